@@ -44,14 +44,14 @@ struct Error {
   static Error InvalidArgument(std::string msg, std::vector<FieldError> fields = {}) {
     return {ErrorCode::kInvalidArgument, std::move(msg), "", std::move(fields)};
   }
-  static Error Unauthenticated(std::string msg) { return {ErrorCode::kUnauthenticated, std::move(msg)}; }
-  static Error PermissionDenied(std::string msg) { return {ErrorCode::kPermissionDenied, std::move(msg)}; }
-  static Error NotFound(std::string msg) { return {ErrorCode::kNotFound, std::move(msg)}; }
-  static Error Conflict(std::string msg) { return {ErrorCode::kConflict, std::move(msg)}; }
-  static Error FailedPrecondition(std::string msg) { return {ErrorCode::kFailedPrecondition, std::move(msg)}; }
-  static Error ResourceExhausted(std::string msg) { return {ErrorCode::kResourceExhausted, std::move(msg)}; }
-  static Error Unavailable(std::string msg) { return {ErrorCode::kUnavailable, std::move(msg)}; }
-  static Error Internal(std::string msg) { return {ErrorCode::kInternal, std::move(msg)}; }
+  static Error Unauthenticated(std::string msg) { return {ErrorCode::kUnauthenticated, std::move(msg), "", {}}; }
+  static Error PermissionDenied(std::string msg) { return {ErrorCode::kPermissionDenied, std::move(msg), "", {}}; }
+  static Error NotFound(std::string msg) { return {ErrorCode::kNotFound, std::move(msg), "", {}}; }
+  static Error Conflict(std::string msg) { return {ErrorCode::kConflict, std::move(msg), "", {}}; }
+  static Error FailedPrecondition(std::string msg) { return {ErrorCode::kFailedPrecondition, std::move(msg), "", {}}; }
+  static Error ResourceExhausted(std::string msg) { return {ErrorCode::kResourceExhausted, std::move(msg), "", {}}; }
+  static Error Unavailable(std::string msg) { return {ErrorCode::kUnavailable, std::move(msg), "", {}}; }
+  static Error Internal(std::string msg) { return {ErrorCode::kInternal, std::move(msg), "", {}}; }
 
   // Returns a copy with the stable problem type slug set.
   Error WithType(std::string t) && {

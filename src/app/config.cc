@@ -1,0 +1,78 @@
+#include "app/config.h"
+
+#include <CLI/CLI.hpp>
+
+namespace agora::app {
+
+namespace {
+template <class T>
+CLI::Option* Opt(CLI::App& cmd, const char* flag, T& value, const char* env, const char* help) {
+  return cmd.add_option(flag, value, help)->envname(env)->capture_default_str();
+}
+}  // namespace
+
+void AddStoreOptions(CLI::App& cmd, ServeConfig& c) {
+  cmd.set_config("--config", "", "Read settings from this TOML file (keys as the long flag names)")
+      ->envname("AGORA_CONFIG");
+  Opt(cmd, "--data-dir", c.data_dir, "AGORA_DATA_DIR", "Folder for SQLite files, keys and the development mailbox");
+  Opt(cmd, "--database-url", c.database_url, "AGORA_DATABASE_URL",
+      "postgresql://... to use PostgreSQL (a schema per service) instead of SQLite");
+}
+
+void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
+  AddStoreOptions(cmd, c);
+  auto opt = [&](const char* flag, auto& value, const char* env, const char* help) {
+    return Opt(cmd, flag, value, env, help);
+  };
+  opt("--listen", c.listen, "AGORA_LISTEN", "Address and port to listen on (port 0 picks a free one)");
+  opt("--services", c.services, "AGORA_SERVICES", "Comma-separated services to run, or all");
+  opt("--tls-cert", c.tls_cert, "AGORA_TLS_CERT", "PEM certificate chain; with --tls-key serves HTTPS");
+  opt("--tls-key", c.tls_key, "AGORA_TLS_KEY", "PEM private key for --tls-cert");
+  opt("--public-url", c.public_url, "AGORA_PUBLIC_URL",
+      "External base URL: token issuer and links in mails (default http(s)://<listen>)");
+  cmd.add_option("--cors-origin", c.cors_origins, "Browser origin allowed to call the API (repeatable, * for any)")
+      ->envname("AGORA_CORS_ORIGINS")
+      ->delimiter(',');
+  opt("--max-header-bytes", c.max_header_bytes, "AGORA_MAX_HEADER_BYTES", "Largest request header block (431 above)")
+      ->check(CLI::Range(1024, 1024 * 1024));
+  opt("--max-body-bytes", c.max_body_bytes, "AGORA_MAX_BODY_BYTES", "Largest request body (413 above)")
+      ->check(CLI::Range(1024, 64 * 1024 * 1024));
+  opt("--read-timeout", c.read_timeout_s, "AGORA_READ_TIMEOUT", "Seconds to read one request")->check(CLI::Range(1, 3600));
+  opt("--idle-timeout", c.idle_timeout_s, "AGORA_IDLE_TIMEOUT", "Seconds a keep-alive connection may idle")
+      ->check(CLI::Range(1, 3600));
+  opt("--max-connections", c.max_connections, "AGORA_MAX_CONNECTIONS", "Open connections beyond this are closed")
+      ->check(CLI::Range(1, 1000000));
+  opt("--shutdown-grace", c.shutdown_grace_s, "AGORA_SHUTDOWN_GRACE",
+      "Seconds in-flight requests get to finish on SIGTERM/SIGINT")
+      ->check(CLI::Range(0, 600));
+  opt("--io-threads", c.io_threads, "AGORA_IO_THREADS", "Network threads (0: one per core)")->check(CLI::Range(0, 256));
+  opt("--blocking-threads", c.blocking_threads, "AGORA_BLOCKING_THREADS", "Threads for handlers that wait on a database")
+      ->check(CLI::Range(1, 256));
+  opt("--cpu-threads", c.cpu_threads, "AGORA_CPU_THREADS", "Threads for password hashing (0: one per core)")
+      ->check(CLI::Range(0, 256));
+  opt("--log-level", c.log_level, "AGORA_LOG_LEVEL", "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  opt("--access-log", c.access_log, "AGORA_ACCESS_LOG", "Log every request as a JSON line");
+  opt("--access-token-ttl", c.access_token_ttl_s, "AGORA_ACCESS_TOKEN_TTL", "Access token lifetime in seconds")
+      ->check(CLI::Range(30, 24 * 3600));
+  opt("--refresh-token-ttl", c.refresh_token_ttl_s, "AGORA_REFRESH_TOKEN_TTL", "Refresh token lifetime in seconds")
+      ->check(CLI::Range(60, 365 * 24 * 3600));
+  opt("--login-max-failures", c.login_max_failures, "AGORA_LOGIN_MAX_FAILURES",
+      "Failed logins per account or IP before each further try waits longer")
+      ->check(CLI::Range(1, 1000));
+}
+
+bool SplitHostPort(const std::string& listen, std::string& host, uint16_t& port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  std::string p = listen.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
+  int v = std::stoi(p);
+  if (v > 65535) return false;
+  port = static_cast<uint16_t>(v);
+  return true;
+}
+
+}  // namespace agora::app

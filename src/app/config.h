@@ -1,0 +1,51 @@
+// Settings of `agora serve`, from flags over AGORA_* environment variables
+// over an optional TOML file (--config / AGORA_CONFIG). Every setting has a
+// default, so `agora serve` with none of them works.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace agora::app {
+
+struct ServeConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./data";
+  std::string database_url;  // empty: SQLite files in data_dir
+  std::string services = "all";
+  std::string tls_cert;
+  std::string tls_key;
+  std::string public_url;  // token issuer and links in mails; empty: http(s)://<listen>
+  std::vector<std::string> cors_origins;
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_body_bytes = 1024 * 1024;
+  int read_timeout_s = 30;
+  int idle_timeout_s = 60;
+  size_t max_connections = 10000;
+  int shutdown_grace_s = 10;
+  int io_threads = 0;
+  int blocking_threads = 8;
+  int cpu_threads = 0;
+  std::string log_level = "info";
+  bool access_log = true;
+  int access_token_ttl_s = 900;
+  int refresh_token_ttl_s = 30 * 24 * 3600;
+  int login_max_failures = 5;                 // free failures before delays grow
+};
+
+// Registers --config, --data-dir and --database-url (the admin commands need only these).
+void AddStoreOptions(CLI::App& cmd, ServeConfig& config);
+
+// Registers every serve setting on `cmd` with its flag, env name and help.
+void AddServeOptions(CLI::App& cmd, ServeConfig& config);
+
+// Splits "host:port"; false when malformed.
+bool SplitHostPort(const std::string& listen, std::string& host, uint16_t& port);
+
+}  // namespace agora::app

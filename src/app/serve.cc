@@ -1,0 +1,144 @@
+#include "app/serve.h"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/events/events.h"
+#include "core/http/problem.h"
+#include "core/http/server.h"
+#include "core/log.h"
+#include "services/gateway/jwt_authenticator.h"
+#include "services/identity/module.h"
+
+namespace agora::app {
+namespace {
+
+// The services this build has, in start-up order. The gateway is always on:
+// it is the process's HTTP front door.
+constexpr const char* kServices[] = {"identity"};
+
+bool ServicesValid(const std::string& list, std::string& bad) {
+  if (list == "all") return true;
+  std::string_view rest = list;
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string_view name = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    bool known = name == "gateway";
+    for (const char* s : kServices) known = known || name == s;
+    if (!known) {
+      bad = std::string(name);
+      return false;
+    }
+  }
+  return true;
+}
+
+void AddOperationsRoutes(http::App& app, metrics::Registry& metrics, identity::Module& identity) {
+  http::Route health;
+  health.method = http::Method::kGet;
+  health.pattern = "/healthz";
+  health.execution = http::Execution::kInline;
+  health.handler = [](http::Request&) { return http::Response::Text(200, R"({"status":"ok"})", "application/json"); };
+  app.Add(health);
+
+  http::Route ready;
+  ready.method = http::Method::kGet;
+  ready.pattern = "/readyz";
+  ready.execution = http::Execution::kBlocking;
+  ready.handler = [&identity](http::Request&) {
+    Status db = identity.Ready();
+    boost::json::object checks{{"identity.database", db.ok() ? "ok" : "unavailable"}};
+    return http::Response::Json(db.ok() ? 200 : 503,
+                                boost::json::object{{"status", db.ok() ? "ready" : "not ready"}, {"checks", checks}});
+  };
+  app.Add(ready);
+
+  http::Route prom;
+  prom.method = http::Method::kGet;
+  prom.pattern = "/metrics";
+  prom.execution = http::Execution::kInline;
+  prom.handler = [&metrics](http::Request&) {
+    return http::Response::Text(200, metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
+  };
+  app.Add(prom);
+}
+
+}  // namespace
+
+int Serve(const ServeConfig& config) {
+  log::SetLevel(config.log_level);
+  std::string bad;
+  if (!ServicesValid(config.services, bad)) {
+    log::Error("unknown service in --services", {{"service", bad}});
+    return 2;
+  }
+  http::ServerOptions server_options;
+  if (!SplitHostPort(config.listen, server_options.host, server_options.port)) {
+    log::Error("--listen must be host:port", {{"listen", config.listen}});
+    return 2;
+  }
+  server_options.max_header_bytes = config.max_header_bytes;
+  server_options.max_body_bytes = config.max_body_bytes;
+  server_options.read_timeout = std::chrono::seconds(config.read_timeout_s);
+  server_options.idle_timeout = std::chrono::seconds(config.idle_timeout_s);
+  server_options.max_connections = config.max_connections;
+  server_options.shutdown_grace = std::chrono::seconds(config.shutdown_grace_s);
+  server_options.io_threads = config.io_threads;
+  server_options.blocking_threads = config.blocking_threads;
+  server_options.cpu_threads = config.cpu_threads;
+  server_options.tls_cert_file = config.tls_cert;
+  server_options.tls_key_file = config.tls_key;
+
+  metrics::Registry metrics;
+  http::App app(http::AppOptions{config.cors_origins, config.access_log}, metrics);
+  http::Server server(server_options, app);
+  if (Status s = server.Listen(); !s.ok()) {
+    log::Error("cannot start", {{"error", s.error().message}});
+    return 1;
+  }
+  const bool tls = !config.tls_cert.empty();
+  const std::string issuer = !config.public_url.empty()
+                                 ? config.public_url
+                                 : fmt::format("{}://{}:{}", tls ? "https" : "http", server_options.host, server.port());
+
+  const Clock& clock = SystemClock::Instance();
+  identity::ModuleOptions identity_options;
+  identity_options.data_dir = config.data_dir;
+  identity_options.database_url = config.database_url;
+  identity_options.service.issuer = issuer;
+  identity_options.service.public_url = issuer;
+  identity_options.service.access_ttl = std::chrono::seconds(config.access_token_ttl_s);
+  identity_options.service.refresh_ttl = std::chrono::seconds(config.refresh_token_ttl_s);
+  identity_options.service.login_free_failures_per_account = config.login_max_failures;
+  identity_options.service.login_free_failures_per_ip = config.login_max_failures * 4;
+  auto identity = identity::Module::Open(identity_options, clock);
+  if (!identity.ok()) {
+    log::Error("cannot start the identity service", {{"error", identity.error().message}});
+    return 1;
+  }
+
+  auto bus = events::NewInProcessBus();
+  (*identity)->AddRoutes(app);
+  app.SetAuthenticator(std::make_shared<gateway::JwtAuthenticator>((*identity)->keys(), issuer,
+                                                                   identity_options.service.audience, clock));
+  AddOperationsRoutes(app, metrics, **identity);
+  metrics.NewGauge("agora_http_connections", "Open client connections.",
+                   [&server] { return static_cast<double>(server.active_connections()); });
+
+  bus->Start();
+  (*identity)->StartRelay(*bus, metrics);
+  log::Info("listening", {{"address", fmt::format("{}:{}", server_options.host, server.port())},
+                          {"port", server.port()},
+                          {"tls", tls},
+                          {"data_dir", config.data_dir},
+                          {"database", config.database_url.empty() ? "sqlite" : "postgresql"}});
+  server.Run();
+  (*identity)->Stop();
+  bus->Stop();
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace agora::app

@@ -1,0 +1,148 @@
+// Events between services: the transactional outbox, the consumer inbox,
+// the Bus interface with its in-process implementation, and the relay that
+// moves committed outbox rows to the bus.
+//
+// A service that publishes appends each event to its outbox in the same
+// transaction as the state change (AppendToOutbox), then calls
+// OutboxRelay::Notify() after COMMIT. The relay publishes committed rows at
+// least once, in outbox order. A consumer handles each event effectively
+// once by claiming it in its inbox inside the transaction that applies it:
+//
+//   bus.Subscribe("search.indexer", "catalog.", [&](const events::Event& e) {
+//     return db.Transact("search.apply_event", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
+//       AGORA_ASSIGN_OR_RETURN(bool fresh, events::ClaimInbox(tx, "search.indexer", e.id));
+//       if (!fresh) return Ok();  // a redelivery: already applied
+//       ...apply e...
+//     });
+//   });
+//
+// Each service applies the outbox and inbox tables to its own database with
+// db.Migrate("<service>.events", events::Migrations()).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "core/db/db.h"
+#include "core/result.h"
+
+namespace agora::events {
+
+struct Event {
+  std::string id;          // "evt_" + a time-ordered unique id (NewEventId)
+  std::string type;        // "user.registered": "<service>.<what happened>"
+  std::string source;      // the publishing service ("identity")
+  std::string payload;     // JSON text
+  int64_t occurred_at_ms = 0;  // Unix epoch milliseconds
+};
+
+// "evt_" + 26 characters: the millisecond timestamp then 80 random bits, in
+// a lowercase Crockford base32 that sorts like the time. Unique; within one
+// process, strictly increasing. Thread-safe.
+std::string NewEventId();
+
+// The outbox_events and inbox_events tables (both dialects).
+std::span<const db::Migration> Migrations();
+
+// Appends `event` to the outbox inside the caller's transaction, so it is
+// published if and only if the transaction commits. An empty `event.id` is
+// filled with NewEventId(). Returns kInvalidArgument if `type` or `source`
+// is empty, kConflict if the id is already in the outbox.
+[[nodiscard]] Status AppendToOutbox(db::Tx& tx, const Event& event);
+
+// Records that `consumer` handled `event_id`, inside the consumer's own
+// transaction. Returns true the first time, false if it was already recorded
+// (the caller then skips the work). If the transaction rolls back, so does
+// the claim, and a redelivery is handled again.
+[[nodiscard]] Result<bool> ClaimInbox(db::Tx& tx, std::string_view consumer,
+                                      std::string_view event_id);
+
+using Handler = std::function<Status(const Event&)>;
+
+// Delivers events to subscribed consumers. Implementations: the in-process
+// bus below, and (distributed shape) a RabbitMQ adapter.
+class Bus {
+ public:
+  virtual ~Bus() = default;
+
+  // Returns once the bus has accepted `event`; it is delivered at least once
+  // from then on. kUnavailable if the bus is stopped or unreachable.
+  [[nodiscard]] virtual Status Publish(const Event& event) = 0;
+
+  // Delivers every event whose type starts with `type_prefix` ("" = all) to
+  // `handler`, one at a time per consumer, in publish order. A handler that
+  // returns an error (or throws) gets the same event again after a backoff
+  // (doubling, capped), without blocking other consumers. `consumer` names a
+  // durable subscription and must be unique on the bus. Call before Start().
+  virtual void Subscribe(std::string consumer, std::string type_prefix, Handler handler) = 0;
+
+  virtual void Start() = 0;
+  // Stops delivery: each consumer stops after its current handler returns.
+  // Idempotent.
+  virtual void Stop() = 0;
+};
+
+struct InProcessBusOptions {
+  // Backoff before redelivering to a failing handler: starts at
+  // retry_initial, doubles per failure, at most retry_max.
+  std::chrono::milliseconds retry_initial{50};
+  std::chrono::milliseconds retry_max{5000};
+};
+
+// A queue and a worker thread per consumer. Events are held in memory only:
+// what is still queued at Stop() is dropped (the outbox has already marked it
+// published), which is the all-in-one shape's trade-off. Thread-safe.
+std::unique_ptr<Bus> NewInProcessBus(InProcessBusOptions options = {});
+
+// Moves committed outbox rows to the bus in outbox order: every
+// `poll_interval`, and at once after Notify(), it publishes each unpublished
+// row and then marks it published. At least once: a crash between publish and
+// mark publishes the row again (consumers dedupe with ClaimInbox). Rows from
+// concurrent transactions are published in sequence order as they commit.
+// Run one relay per database. Thread-safe; `db` and `bus` must outlive it.
+class OutboxRelay {
+ public:
+  OutboxRelay(db::Database& db, Bus& bus,
+              std::chrono::milliseconds poll_interval = std::chrono::milliseconds(200));
+  ~OutboxRelay();  // Stop()s
+  OutboxRelay(const OutboxRelay&) = delete;
+  OutboxRelay& operator=(const OutboxRelay&) = delete;
+
+  void Start();
+  // Stops the polling thread, then publishes what is already committed
+  // (best effort, bounded by 2 s) before returning. Idempotent.
+  void Stop();
+  // Wakes the relay; call after committing a transaction that appended events.
+  void Notify();
+  // Publishes what is pending now; returns how many rows it published.
+  [[nodiscard]] Result<int> RelayOnceForTest();
+  // Rows not yet published at the last poll (the outbox-lag metric).
+  int64_t pending() const { return pending_.load(); }
+
+ private:
+  Result<int> RelayOnce();
+  void Loop();
+
+  db::Database& db_;
+  Bus& bus_;
+  const std::chrono::milliseconds poll_interval_;
+  std::mutex relay_mu_;  // one relay pass at a time
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool notified_ = false;  // GUARDED_BY(mu_)
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;
+  std::atomic<int64_t> pending_{0};
+  int64_t failures_logged_ = 0;  // GUARDED_BY(relay_mu_)
+};
+
+}  // namespace agora::events

@@ -1,0 +1,143 @@
+// OutboxRelay: polls outbox_events for unpublished rows, publishes them in
+// sequence order, then marks them published.
+
+#include <spdlog/spdlog.h>
+
+#include "core/events/events.h"
+
+namespace agora::events {
+namespace {
+
+constexpr int kBatch = 100;
+constexpr auto kStopFlushBudget = std::chrono::seconds(2);
+
+int64_t NowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+OutboxRelay::OutboxRelay(db::Database& db, Bus& bus, std::chrono::milliseconds poll_interval)
+    : db_(db), bus_(bus), poll_interval_(poll_interval) {}
+
+OutboxRelay::~OutboxRelay() { Stop(); }
+
+void OutboxRelay::Start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable() || stopping_) {
+    return;
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void OutboxRelay::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      return;
+    }
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (!thread_.joinable()) {
+    return;  // never started: nothing to flush on its behalf
+  }
+  thread_.join();
+  // Flush what committed before Stop(), within the budget.
+  auto deadline = std::chrono::steady_clock::now() + kStopFlushBudget;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = RelayOnce();
+    if (!r.ok() || *r == 0 || pending() == 0) {
+      break;
+    }
+  }
+}
+
+void OutboxRelay::Notify() {
+  {
+    std::lock_guard lock(mu_);
+    notified_ = true;
+  }
+  cv_.notify_all();
+}
+
+Result<int> OutboxRelay::RelayOnceForTest() { return RelayOnce(); }
+
+void OutboxRelay::Loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, poll_interval_, [&] { return notified_ || stopping_; });
+      if (stopping_) {
+        return;
+      }
+      notified_ = false;
+    }
+    (void)RelayOnce();
+  }
+}
+
+Result<int> OutboxRelay::RelayOnce() {
+  std::lock_guard relay_lock(relay_mu_);
+  int total = 0;
+  Status failure;
+  for (;;) {
+    auto batch = db_.Exec("events.outbox_pending",
+                          "SELECT seq, id, type, source, payload, occurred_at_ms "
+                          "FROM outbox_events WHERE published_at_ms IS NULL "
+                          "ORDER BY seq LIMIT $1",
+                          {int64_t{kBatch}});
+    if (!batch.ok()) {
+      failure = std::move(batch).error();
+      break;
+    }
+    std::vector<int64_t> published;
+    for (const db::Row& row : *batch) {
+      Event e{row.Text(1), row.Text(2), row.Text(3), row.Text(4), row.Int(5)};
+      if (Status s = bus_.Publish(e); !s.ok()) {
+        failure = std::move(s);
+        break;
+      }
+      published.push_back(row.Int(0));
+    }
+    if (!published.empty()) {
+      // If this fails (or the process dies first) the rows are published
+      // again on the next pass: at least once.
+      Status marked = db_.Transact(
+          "events.outbox_mark_published", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
+            const int64_t now = NowMillis();
+            for (int64_t seq : published) {
+              AGORA_RETURN_IF_ERROR(tx.Exec(
+                  "events.outbox_mark_published",
+                  "UPDATE outbox_events SET published_at_ms = $1 WHERE seq = $2", {now, seq}));
+            }
+            return Ok();
+          });
+      if (!marked.ok()) {
+        failure = std::move(marked);
+        break;
+      }
+      total += static_cast<int>(published.size());
+    }
+    if (!failure.ok() || static_cast<int>(batch->size()) < kBatch) {
+      break;
+    }
+  }
+  auto count = db_.Exec("events.outbox_count_pending",
+                        "SELECT COUNT(*) FROM outbox_events WHERE published_at_ms IS NULL");
+  if (count.ok()) {
+    pending_ = (*count)[0].Int(0);
+  }
+  if (!failure.ok()) {
+    if ((failures_logged_++ & 63) == 0) {  // the first, then one in 64
+      spdlog::warn("outbox relay failed: code={} error={}", ErrorCodeName(failure.error().code),
+                   failure.error().message);
+    }
+    return std::move(failure).error();
+  }
+  return total;
+}
+
+}  // namespace agora::events

@@ -1,0 +1,250 @@
+#include "core/http/app.h"
+
+#include <array>
+#include <atomic>
+#include <exception>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "core/http/problem.h"
+#include "core/log.h"
+
+namespace agora::http {
+namespace {
+
+// Request and span ids need to be unique, not secret.
+std::string RandomHex(size_t bytes) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(bytes * 2, '0');
+  for (size_t i = 0; i < bytes; i += 8) {
+    uint64_t v = rng();
+    for (size_t j = 0; j < 8 && i + j < bytes; ++j) {
+      out[2 * (i + j)] = kHex[(v >> 4) & 0xf];
+      out[2 * (i + j) + 1] = kHex[v & 0xf];
+      v >>= 8;
+    }
+  }
+  return out;
+}
+
+bool IsHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool SaneRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  }
+  return true;
+}
+
+// W3C traceparent: version-traceid-parentid-flags, "00-<32>-<16>-<2>".
+bool ParseTraceparent(std::string_view tp, std::string& trace_id) {
+  if (tp.size() != 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return false;
+  std::string_view version = tp.substr(0, 2), trace = tp.substr(3, 32), parent = tp.substr(36, 16),
+                   flags = tp.substr(53, 2);
+  if (!IsHex(version) || version == "ff" || !IsHex(trace) || !IsHex(parent) || !IsHex(flags)) return false;
+  if (trace == std::string(32, '0') || parent == std::string(16, '0')) return false;
+  trace_id = trace;
+  return true;
+}
+
+bool IsJsonContentType(std::string_view ct) {
+  auto semi = ct.find(';');
+  std::string_view media = ct.substr(0, semi);
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  return IEquals(media, "application/json");
+}
+
+}  // namespace
+
+struct App::RouteStats {
+  std::string label;
+  metrics::Histogram* latency = nullptr;
+  std::array<std::atomic<uint64_t>, 600> by_status{};
+};
+
+App::App(AppOptions options, metrics::Registry& registry) : options_(std::move(options)), registry_(registry) {
+  registry_.AddCollector([this](std::string& out) {
+    out += "# HELP agora_http_requests_total HTTP requests by route, method and status.\n";
+    out += "# TYPE agora_http_requests_total counter\n";
+    for (const auto& s : stats_) {
+      for (size_t code = 100; code < s->by_status.size(); ++code) {
+        uint64_t n = s->by_status[code].load(std::memory_order_relaxed);
+        if (n != 0) out += fmt::format("agora_http_requests_total{{{},status=\"{}\"}} {}\n", s->label, code, n);
+      }
+    }
+  });
+  // The last slot counts requests that matched no route.
+  auto unmatched = std::make_unique<RouteStats>();
+  unmatched->label = R"(route="unmatched",method="")";
+  unmatched->latency = &registry_.NewHistogram("agora_http_request_duration_seconds",
+                                               "Time from request read to response ready, by route.",
+                                               unmatched->label);
+  stats_.push_back(std::move(unmatched));
+}
+
+App::~App() = default;
+
+void App::Add(Route route) {
+  auto s = std::make_unique<RouteStats>();
+  s->label = fmt::format(R"(route="{}",method="{}")", metrics::EscapeLabel(route.pattern), MethodName(route.method));
+  s->latency = &registry_.NewHistogram("agora_http_request_duration_seconds",
+                                       "Time from request read to response ready, by route.", s->label);
+  // Keep the unmatched slot last.
+  stats_.insert(stats_.end() - 1, std::move(s));
+  router_.Add(std::move(route));
+}
+
+App::RouteStats& App::StatsFor(const Route* route) {
+  if (route == nullptr) return *stats_.back();
+  return *stats_[static_cast<size_t>(route - router_.routes().data())];
+}
+
+bool App::OriginAllowed(std::string_view origin) const {
+  for (const auto& o : options_.cors_origins) {
+    if (o == "*" || o == origin) return true;
+  }
+  return false;
+}
+
+void App::AddCorsHeaders(const Request& req, Response& res) const {
+  auto origin = req.headers.Get("Origin");
+  if (!origin || !OriginAllowed(*origin)) return;
+  res.headers.Set("Access-Control-Allow-Origin", std::string(*origin));
+  res.headers.Set("Vary", "Origin");
+  res.headers.Set("Access-Control-Expose-Headers",
+                  "X-Request-Id, traceparent, ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset");
+}
+
+App::Dispatch App::Begin(Request& req) {
+  Dispatch d;
+  if (auto id = req.headers.Get("X-Request-Id"); id && SaneRequestId(*id)) {
+    req.request_id = std::string(*id);
+  } else {
+    req.request_id = RandomHex(16);
+  }
+  if (auto tp = req.headers.Get("traceparent"); !tp || !ParseTraceparent(*tp, req.trace_id)) {
+    req.trace_id = RandomHex(16);
+  }
+  req.span_id = RandomHex(8);
+
+  // CORS preflight.
+  if (req.method == Method::kOptions && req.headers.Has("Access-Control-Request-Method")) {
+    auto origin = req.headers.Get("Origin");
+    if (!origin || !OriginAllowed(*origin)) {
+      d.immediate = Problem(403, "cors-origin-refused", "Origin not allowed", "This origin may not call the API");
+      return d;
+    }
+    Response r = Response::Empty(204);
+    r.headers.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+    r.headers.Set("Access-Control-Allow-Headers",
+                  "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, X-Request-Id, traceparent");
+    r.headers.Set("Access-Control-Max-Age", "600");
+    d.immediate = std::move(r);
+    return d;
+  }
+
+  auto match = router_.Find(req.method, req.path);
+  if (match.route == nullptr) {
+    if (match.path_exists) {
+      Response r = Problem(405, "method-not-allowed", "Method not allowed",
+                           fmt::format("{} is not allowed here; allowed: {}", req.method_name, match.allow));
+      r.headers.Set("Allow", match.allow);
+      d.immediate = std::move(r);
+    } else {
+      d.immediate = Problem(404, "route-not-found", "Not found", "No such endpoint");
+    }
+    return d;
+  }
+  const Route& route = *match.route;
+  req.route = route.pattern;
+  req.matched_route = &route;
+  req.path_params = std::move(match.params);
+
+  const bool has_body_method =
+      req.method == Method::kPost || req.method == Method::kPut || req.method == Method::kPatch;
+  if (route.json_body && has_body_method && !req.body.empty()) {
+    auto ct = req.headers.Get("Content-Type");
+    if (!ct || !IsJsonContentType(*ct)) {
+      d.immediate = Problem(415, "unsupported-media-type", "Unsupported media type",
+                            "The body must be application/json");
+      return d;
+    }
+  }
+
+  if (route.authenticated) {
+    auto authz = req.headers.Get("Authorization");
+    std::string_view token;
+    if (authz && authz->size() > 7 && IEquals(authz->substr(0, 7), "Bearer ")) token = authz->substr(7);
+    Result<Principal> p = token.empty() || !auth_ ? Result<Principal>(Error::Unauthenticated("A bearer token is required"))
+                                                  : auth_->Authenticate(token);
+    if (!p.ok()) {
+      Response r = ProblemFrom(p.error());
+      r.headers.Set("WWW-Authenticate", token.empty() ? "Bearer" : "Bearer error=\"invalid_token\"");
+      d.immediate = std::move(r);
+      return d;
+    }
+    req.principal = std::move(*p);
+    if (!route.roles.empty()) {
+      bool allowed = false;
+      for (const auto& role : route.roles) allowed = allowed || req.principal->HasRole(role);
+      if (!allowed) {
+        d.immediate = Problem(403, "permission-denied", "Not allowed", "Your role may not use this endpoint");
+        return d;
+      }
+    }
+  }
+  d.route = &route;
+  return d;
+}
+
+Response App::Run(const Route& route, Request& req) {
+  try {
+    return route.handler(req);
+  } catch (const std::exception& e) {
+    log::Error("handler threw", {{"request_id", req.request_id}, {"route", route.pattern}, {"error", e.what()}});
+  } catch (...) {
+    log::Error("handler threw", {{"request_id", req.request_id}, {"route", route.pattern}});
+  }
+  return Problem(500, "internal", "Internal error", "");
+}
+
+void App::Finish(const Request& req, Response& res, std::chrono::nanoseconds elapsed) {
+  auto& h = res.headers;
+  h.Add("X-Request-Id", req.request_id);
+  h.Add("traceparent", fmt::format("00-{}-{}-01", req.trace_id, req.span_id));
+  h.Add("X-Content-Type-Options", "nosniff");
+  h.Add("X-Frame-Options", "DENY");
+  h.Add("Referrer-Policy", "no-referrer");
+  h.Add("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+  if (!h.Has("Cache-Control")) h.Add("Cache-Control", "no-store");
+  if (req.tls) h.Add("Strict-Transport-Security", "max-age=63072000; includeSubDomains");
+  if (!options_.cors_origins.empty()) AddCorsHeaders(req, res);
+
+  RouteStats& s = StatsFor(req.matched_route);
+  s.latency->ObserveNanos(static_cast<uint64_t>(elapsed.count()));
+  if (res.status >= 100 && res.status < 600) s.by_status[res.status].fetch_add(1, std::memory_order_relaxed);
+
+  if (options_.access_log) {
+    boost::json::object f;
+    f["request_id"] = req.request_id;
+    f["trace_id"] = req.trace_id;
+    f["method"] = req.method_name;
+    f["path"] = req.path;
+    f["route"] = req.route;
+    f["status"] = res.status;
+    f["duration_ms"] = static_cast<double>(elapsed.count()) / 1e6;
+    f["remote_ip"] = req.remote_ip;
+    if (req.principal) f["user_id"] = req.principal->user_id;
+    log::Info("request", std::move(f));
+  }
+}
+
+}  // namespace agora::http

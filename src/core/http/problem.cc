@@ -1,0 +1,66 @@
+#include "core/http/problem.h"
+
+#include <boost/json.hpp>
+
+namespace agora::http {
+namespace {
+
+struct CodeInfo {
+  int status;
+  const char* slug;
+  const char* title;
+};
+
+CodeInfo InfoFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return {400, "invalid-argument", "The request is invalid"};
+    case ErrorCode::kUnauthenticated: return {401, "unauthenticated", "Authentication is required"};
+    case ErrorCode::kPermissionDenied: return {403, "permission-denied", "Not allowed"};
+    case ErrorCode::kNotFound: return {404, "not-found", "Not found"};
+    case ErrorCode::kConflict: return {409, "conflict", "Conflict with the current state"};
+    case ErrorCode::kFailedPrecondition: return {409, "failed-precondition", "Not allowed in the current state"};
+    case ErrorCode::kResourceExhausted: return {429, "rate-limited", "Too many requests"};
+    case ErrorCode::kUnavailable: return {503, "unavailable", "Service unavailable"};
+    case ErrorCode::kInternal: return {500, "internal", "Internal error"};
+  }
+  return {500, "internal", "Internal error"};
+}
+
+Response Build(int status, std::string_view slug, std::string_view title, std::string_view detail,
+               const std::vector<FieldError>* fields) {
+  boost::json::object o;
+  o["type"] = std::string("/problems/") + std::string(slug);
+  o["title"] = title;
+  o["status"] = status;
+  if (!detail.empty()) o["detail"] = detail;
+  if (fields != nullptr && !fields->empty()) {
+    boost::json::array errors;
+    for (const auto& f : *fields) {
+      errors.push_back(boost::json::object{{"field", f.field}, {"message", f.message}});
+    }
+    o["errors"] = std::move(errors);
+  }
+  Response r;
+  r.status = status;
+  r.headers.Set("Content-Type", "application/problem+json");
+  r.body = boost::json::serialize(o);
+  return r;
+}
+
+}  // namespace
+
+int StatusFor(ErrorCode code) { return InfoFor(code).status; }
+
+Response ProblemFrom(const Error& error) {
+  CodeInfo info = InfoFor(error.code);
+  std::string_view slug = error.type.empty() ? std::string_view(info.slug) : std::string_view(error.type);
+  // Internal messages may carry implementation detail: never send them out.
+  std::string_view detail = error.code == ErrorCode::kInternal ? "" : std::string_view(error.message);
+  return Build(info.status, slug, info.title, detail, &error.fields);
+}
+
+Response Problem(int status, std::string_view slug, std::string_view title, std::string_view detail) {
+  return Build(status, slug, title, detail, nullptr);
+}
+
+}  // namespace agora::http

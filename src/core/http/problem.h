@@ -1,0 +1,25 @@
+// RFC 9457 problem responses: the one place that maps Error codes to HTTP.
+//
+// Every error answer of the API is `application/problem+json` with a stable
+// `type` ("/problems/<slug>"), `title`, `status`, `detail` and, for
+// validation errors, `errors: [{field, message}]`.
+#pragma once
+
+#include <string_view>
+
+#include "core/http/message.h"
+#include "core/result.h"
+
+namespace agora::http {
+
+// The HTTP status for an error code.
+int StatusFor(ErrorCode code);
+
+// A problem response for an expected error. Uses `error.type` as the slug if
+// set, otherwise one derived from the code.
+Response ProblemFrom(const Error& error);
+
+// A problem response raised by the HTTP layer itself (413, 415, 404, 405 ...).
+Response Problem(int status, std::string_view slug, std::string_view title, std::string_view detail);
+
+}  // namespace agora::http

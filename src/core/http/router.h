@@ -1,0 +1,66 @@
+// Routes: method + path pattern -> handler, with the gateway policy of each.
+//
+// Patterns are literal segments and `{name}` parameters: "/v1/users/{id}".
+// Find() tells apart "no such path" (404) from "path exists, method not
+// allowed" (405, with the Allow list). Routes are added at start-up, before
+// the server runs; Find() is then safe from any thread.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/http/message.h"
+
+namespace agora::http {
+
+using Handler = std::function<Response(Request&)>;
+
+// Where a handler runs. I/O threads must never block: handlers that touch a
+// database run on the blocking pool; CPU-heavy ones (password hashing) on the
+// small, bounded CPU pool.
+enum class Execution { kInline, kBlocking, kCpu };
+
+struct Route {
+  Method method = Method::kGet;
+  std::string pattern;
+  Handler handler;
+  Execution execution = Execution::kBlocking;
+  // Gateway policy: when `authenticated`, a valid bearer token is required
+  // (401 otherwise); when `roles` is non-empty, the principal needs one of them (403).
+  bool authenticated = false;
+  std::vector<std::string> roles;
+  // POST/PUT/PATCH bodies must be application/json (415 otherwise).
+  bool json_body = true;
+  std::string summary;  // one line, for logs and docs
+};
+
+class Router {
+ public:
+  void Add(Route route);
+
+  struct Match {
+    const Route* route = nullptr;
+    std::vector<std::pair<std::string, std::string>> params;
+    bool path_exists = false;  // some route has this path with another method
+    std::string allow;         // "GET, PATCH" when path_exists
+  };
+  Match Find(Method method, std::string_view path) const;
+
+  const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  struct Compiled {
+    std::vector<std::string> segments;  // "{x}" marks a parameter
+    size_t index;
+  };
+  static std::vector<std::string_view> Split(std::string_view path);
+
+  std::vector<Route> routes_;
+  std::vector<Compiled> compiled_;
+  std::unordered_map<std::string, std::vector<size_t>> static_paths_;
+};
+
+}  // namespace agora::http

@@ -1,0 +1,58 @@
+#include "services/gateway/jwt_authenticator.h"
+
+#include <functional>
+
+#include <boost/json.hpp>
+
+namespace agora::gateway {
+
+JwtAuthenticator::JwtAuthenticator(std::shared_ptr<const crypto::KeyRing> keys, std::string issuer,
+                                   std::string audience, const Clock& clock, size_t cache_capacity)
+    : keys_(std::move(keys)),
+      issuer_(std::move(issuer)),
+      audience_(std::move(audience)),
+      clock_(clock),
+      shard_capacity_(std::max<size_t>(1, cache_capacity / kShards)) {}
+
+Result<http::Principal> JwtAuthenticator::Verify(std::string_view token) const {
+  AGORA_ASSIGN_OR_RETURN(boost::json::object claims, keys_->VerifyJwt(token));
+  AGORA_RETURN_IF_ERROR(crypto::CheckRegisteredClaims(claims, clock_.NowSeconds(), issuer_, audience_));
+  http::Principal p;
+  const auto* sub = claims.if_contains("sub");
+  const auto* jti = claims.if_contains("jti");
+  const auto* roles = claims.if_contains("roles");
+  const auto* exp = claims.if_contains("exp");
+  if (sub == nullptr || !sub->is_string() || roles == nullptr || !roles->is_array() || exp == nullptr ||
+      !exp->is_int64()) {
+    return Error::Unauthenticated("The token lacks required claims");
+  }
+  p.user_id = std::string(sub->as_string());
+  if (jti != nullptr && jti->is_string()) p.token_id = std::string(jti->as_string());
+  for (const auto& r : roles->as_array()) {
+    if (r.is_string()) p.roles.emplace_back(r.as_string());
+  }
+  p.expires_at = exp->as_int64();
+  return p;
+}
+
+Result<http::Principal> JwtAuthenticator::Authenticate(std::string_view token) {
+  if (token.size() > 4096) return Error::Unauthenticated("The token is too long");
+  Shard& shard = shards_[std::hash<std::string_view>{}(token) % kShards];
+  const int64_t now = clock_.NowSeconds();
+  {
+    std::lock_guard lock(shard.mu);
+    auto it = shard.entries.find(std::string(token));
+    if (it != shard.entries.end()) {
+      if (it->second.expires_at > now) return it->second;
+      shard.entries.erase(it);
+      return Error::Unauthenticated("token has expired");
+    }
+  }
+  AGORA_ASSIGN_OR_RETURN(http::Principal p, Verify(token));
+  std::lock_guard lock(shard.mu);
+  if (shard.entries.size() >= shard_capacity_) shard.entries.clear();
+  shard.entries.emplace(std::string(token), p);
+  return p;
+}
+
+}  // namespace agora::gateway
