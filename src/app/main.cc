@@ -95,10 +95,15 @@ int main(int argc, char** argv) {
       "rotate", "Make a new signing key active; older keys verify tokens until they expire. Restart serve to apply.");
   agora::app::AddStoreOptions(*rotate, keys_config);
 
+  agora::app::ServeConfig routes_config;
+  CLI::App* routes = cli.add_subcommand("routes", "Print every HTTP route as a JSON line (method, path, policy)");
+  agora::app::AddStoreOptions(*routes, routes_config);
+
   CLI11_PARSE(cli, argc, argv);
 
   if (*serve) return agora::app::Serve(serve_config);
   if (*create) return AdminCreate(admin_config, admin_email, admin_name, password_stdin);
   if (*rotate) return KeysRotate(keys_config);
+  if (*routes) return agora::app::PrintRoutes(routes_config);
   return 2;
 }

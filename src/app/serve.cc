@@ -65,7 +65,57 @@ void AddOperationsRoutes(http::App& app, metrics::Registry& metrics, identity::M
   app.Add(prom);
 }
 
+// The process's pieces, wired in start-up order.
+struct Wiring {
+  explicit Wiring(const ServeConfig& config) : app(http::AppOptions{config.cors_origins, config.access_log}, metrics) {}
+  metrics::Registry metrics;
+  http::App app;
+  std::unique_ptr<identity::Module> identity;
+};
+
+// Opens the services and adds their routes, the token check and the
+// operations routes to `w.app`.
+Status WireServices(Wiring& w, const ServeConfig& config, const std::string& issuer, const Clock& clock) {
+  identity::ModuleOptions identity_options;
+  identity_options.data_dir = config.data_dir;
+  identity_options.database_url = config.database_url;
+  identity_options.service.issuer = issuer;
+  identity_options.service.public_url = issuer;
+  identity_options.service.access_ttl = std::chrono::seconds(config.access_token_ttl_s);
+  identity_options.service.refresh_ttl = std::chrono::seconds(config.refresh_token_ttl_s);
+  identity_options.service.login_free_failures_per_account = config.login_max_failures;
+  identity_options.service.login_free_failures_per_ip = config.login_max_failures * 4;
+  auto identity = identity::Module::Open(identity_options, clock);
+  if (!identity.ok()) {
+    return Error::Unavailable("cannot start the identity service: " + identity.error().message);
+  }
+  w.identity = std::move(*identity);
+  w.identity->AddRoutes(w.app);
+  w.app.SetAuthenticator(std::make_shared<gateway::JwtAuthenticator>(w.identity->keys(), issuer,
+                                                                     identity_options.service.audience, clock));
+  AddOperationsRoutes(w.app, w.metrics, *w.identity);
+  return Ok();
+}
+
 }  // namespace
+
+int PrintRoutes(const ServeConfig& config) {
+  Wiring w(config);
+  if (Status s = WireServices(w, config, "http://127.0.0.1", SystemClock::Instance()); !s.ok()) {
+    log::Error(s.error().message);
+    return 1;
+  }
+  for (const auto& r : w.app.router().routes()) {
+    boost::json::array roles;
+    for (const auto& role : r.roles) roles.emplace_back(role);
+    std::string line = boost::json::serialize(boost::json::object{{"method", http::MethodName(r.method)},
+                                                                  {"path", r.pattern},
+                                                                  {"authenticated", r.authenticated},
+                                                                  {"roles", std::move(roles)}});
+    std::puts(line.c_str());
+  }
+  return 0;
+}
 
 int Serve(const ServeConfig& config) {
   log::SetLevel(config.log_level);
@@ -91,9 +141,10 @@ int Serve(const ServeConfig& config) {
   server_options.tls_cert_file = config.tls_cert;
   server_options.tls_key_file = config.tls_key;
 
-  metrics::Registry metrics;
-  http::App app(http::AppOptions{config.cors_origins, config.access_log}, metrics);
-  http::Server server(server_options, app);
+  Wiring w(config);
+  http::Server server(server_options, w.app);
+  // Listen first: with port 0 the token issuer needs the bound port. Routes
+  // are all added before Run(), so no request sees a half-wired app.
   if (Status s = server.Listen(); !s.ok()) {
     log::Error("cannot start", {{"error", s.error().message}});
     return 1;
@@ -102,40 +153,24 @@ int Serve(const ServeConfig& config) {
   const std::string issuer = !config.public_url.empty()
                                  ? config.public_url
                                  : fmt::format("{}://{}:{}", tls ? "https" : "http", server_options.host, server.port());
-
   const Clock& clock = SystemClock::Instance();
-  identity::ModuleOptions identity_options;
-  identity_options.data_dir = config.data_dir;
-  identity_options.database_url = config.database_url;
-  identity_options.service.issuer = issuer;
-  identity_options.service.public_url = issuer;
-  identity_options.service.access_ttl = std::chrono::seconds(config.access_token_ttl_s);
-  identity_options.service.refresh_ttl = std::chrono::seconds(config.refresh_token_ttl_s);
-  identity_options.service.login_free_failures_per_account = config.login_max_failures;
-  identity_options.service.login_free_failures_per_ip = config.login_max_failures * 4;
-  auto identity = identity::Module::Open(identity_options, clock);
-  if (!identity.ok()) {
-    log::Error("cannot start the identity service", {{"error", identity.error().message}});
+  if (Status s = WireServices(w, config, issuer, clock); !s.ok()) {
+    log::Error(s.error().message);
     return 1;
   }
+  w.metrics.NewGauge("agora_http_connections", "Open client connections.",
+                     [&server] { return static_cast<double>(server.active_connections()); });
 
   auto bus = events::NewInProcessBus();
-  (*identity)->AddRoutes(app);
-  app.SetAuthenticator(std::make_shared<gateway::JwtAuthenticator>((*identity)->keys(), issuer,
-                                                                   identity_options.service.audience, clock));
-  AddOperationsRoutes(app, metrics, **identity);
-  metrics.NewGauge("agora_http_connections", "Open client connections.",
-                   [&server] { return static_cast<double>(server.active_connections()); });
-
   bus->Start();
-  (*identity)->StartRelay(*bus, metrics);
+  w.identity->StartRelay(*bus, w.metrics);
   log::Info("listening", {{"address", fmt::format("{}:{}", server_options.host, server.port())},
                           {"port", server.port()},
                           {"tls", tls},
                           {"data_dir", config.data_dir},
                           {"database", config.database_url.empty() ? "sqlite" : "postgresql"}});
   server.Run();
-  (*identity)->Stop();
+  w.identity->Stop();
   bus->Stop();
   log::Info("stopped");
   return 0;

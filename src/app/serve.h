@@ -9,4 +9,8 @@ namespace agora::app {
 // Returns the process exit status (0 after a clean shutdown).
 int Serve(const ServeConfig& config);
 
+// Prints every served route as a JSON line {method, path, authenticated, roles}
+// (the OpenAPI spec test compares them with api/openapi.yaml).
+int PrintRoutes(const ServeConfig& config);
+
 }  // namespace agora::app
