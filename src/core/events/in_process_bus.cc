@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "core/events/events.h"
 
@@ -130,10 +130,13 @@ class InProcessBus final : public Bus {
       }
       ++attempt;
       if ((attempt & (attempt - 1)) == 0) {  // attempts 1, 2, 4, 8, ...: bounded log volume
-        spdlog::warn("event handler failed: consumer={} event_id={} event_type={} attempt={} "
-                     "code={} error={}; retrying in {} ms",
-                     c.name, event.id, event.type, attempt, ErrorCodeName(status.error().code),
-                     status.error().message, backoff.count());
+        log::Warn("event handler failed; retrying", {{"consumer", c.name},
+                                                      {"event_id", event.id},
+                                                      {"event_type", event.type},
+                                                      {"attempt", attempt},
+                                                      {"code", ErrorCodeName(status.error().code)},
+                                                      {"error", status.error().message},
+                                                      {"retry_in_ms", backoff.count()}});
       }
       std::unique_lock lock(c.mu);
       if (c.cv.wait_for(lock, backoff, [&] { return c.stop; })) {

@@ -1,7 +1,7 @@
 // OutboxRelay: polls outbox_events for unpublished rows, publishes them in
 // sequence order, then marks them published.
 
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "core/events/events.h"
 
@@ -132,8 +132,8 @@ Result<int> OutboxRelay::RelayOnce() {
   }
   if (!failure.ok()) {
     if ((failures_logged_++ & 63) == 0) {  // the first, then one in 64
-      spdlog::warn("outbox relay failed: code={} error={}", ErrorCodeName(failure.error().code),
-                   failure.error().message);
+      log::Warn("outbox relay failed",
+                {{"code", ErrorCodeName(failure.error().code)}, {"error", failure.error().message}});
     }
     return std::move(failure).error();
   }

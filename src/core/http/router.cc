@@ -41,6 +41,7 @@ Router::Match Router::Find(Method method, std::string_view path) const {
   auto add_allow = [&](const Route& r) {
     if (!m.allow.empty()) m.allow += ", ";
     m.allow += MethodName(r.method);
+    if (r.method == Method::kGet) m.allow += ", HEAD";  // HEAD is served wherever GET is
   };
   // Static routes first: one hash lookup for the common case.
   if (auto it = static_paths_.find(std::string(path)); it != static_paths_.end()) {

@@ -46,7 +46,7 @@ TEST(Router, WrongMethodListsAllowedOnes) {
   auto m = router.Find(Method::kDelete, "/v1/me");
   EXPECT_EQ(m.route, nullptr);
   EXPECT_TRUE(m.path_exists);
-  EXPECT_EQ(m.allow, "GET, PATCH");
+  EXPECT_EQ(m.allow, "GET, HEAD, PATCH");
 }
 
 TEST(Router, HeadUsesGetRoute) {

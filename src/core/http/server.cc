@@ -1,22 +1,31 @@
 #include "core/http/server.h"
 
+#include <array>
 #include <atomic>
 #include <csignal>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/asio.hpp>
-#include <boost/asio/experimental/as_tuple.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 
 #include "core/http/problem.h"
 #include "core/log.h"
+
+// Design notes (measured on 2 cores; see docs/benchmarks.md):
+// - One io_context per I/O thread, each run by exactly one thread, and every
+//   connection pinned to one of them: no strands, no locks on the hot path.
+// - Coroutines use the concrete io_context executor, not any_io_executor.
+// - Timeouts are per-connection deadlines checked by one sweep timer per I/O
+//   thread, instead of arming a timer around every read and write.
+// - Responses are serialised by hand into one header block written together
+//   with the body; Beast parses requests (the part that must be strict).
 
 namespace agora::http {
 
@@ -24,18 +33,73 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+using Clock = std::chrono::steady_clock;
+using Executor = asio::io_context::executor_type;
+template <class T>
+using Awaitable = asio::awaitable<T, Executor>;
+constexpr asio::use_awaitable_t<Executor> kAwait;
+constexpr auto kTuple = asio::as_tuple(kAwait);
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
+using TlsStream = asio::ssl::stream<Socket>;
 
 namespace {
 
 int ThreadsOr(int n) { return n > 0 ? n : std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
-// State shared between a connection's coroutine and the shutdown code.
-struct ConnState {
-  std::atomic<bool> idle{true};
-  std::function<void()> cancel;  // runs on the connection's strand
-  asio::any_io_executor executor;
+// One connection's state, owned by its coroutine, touched only on its I/O
+// thread (the sweep and shutdown run there too).
+struct Conn {
+  Clock::time_point deadline = Clock::time_point::max();
+  bool idle = true;
+  std::function<void()> close;  // aborts pending I/O
 };
+
+// An I/O thread: its own io_context and the connections pinned to it.
+struct Worker {
+  Worker() : ioc(1), guard(asio::make_work_guard(ioc)), sweep(ioc.get_executor()) {}
+  asio::io_context ioc;
+  asio::executor_work_guard<asio::io_context::executor_type> guard;
+  Timer sweep;
+  std::list<Conn*> conns;
+  std::thread thread;
+};
+
+bool HasLineBreakOrColon(std::string_view s, bool colon) {
+  for (char c : s) {
+    if (c == '\r' || c == '\n' || (colon && c == ':')) return true;
+  }
+  return false;
+}
+
+void AppendHead(std::string& out, int status, const Headers& headers, size_t content_length, bool keep_alive,
+                unsigned version) {
+  out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+  out.append(reason.data(), reason.size());
+  out += "\r\n";
+  for (const auto& [k, v] : headers.items()) {
+    // Header values come from our code or from parsed (CR/LF-free) input;
+    // refuse anything that could split the response anyway.
+    if (HasLineBreakOrColon(k, true) || HasLineBreakOrColon(v, false)) continue;
+    out += k;
+    out += ": ";
+    out += v;
+    out += "\r\n";
+  }
+  out += "Content-Length: ";
+  out += std::to_string(content_length);
+  out += "\r\n";
+  if (!keep_alive) {
+    out += "Connection: close\r\n";
+  } else if (version == 10) {
+    out += "Connection: keep-alive\r\n";
+  }
+  out += "\r\n";
+}
 
 }  // namespace
 
@@ -43,17 +107,19 @@ struct Server::Impl {
   Impl(ServerOptions o, App& a)
       : options(std::move(o)),
         app(a),
-        ioc(ThreadsOr(options.io_threads)),
-        acceptor(ioc),
-        signals(ioc, SIGINT, SIGTERM),
         blocking(static_cast<size_t>(ThreadsOr(options.blocking_threads))),
-        cpu(static_cast<size_t>(ThreadsOr(options.cpu_threads))) {}
+        cpu(static_cast<size_t>(ThreadsOr(options.cpu_threads))) {
+    const int n = ThreadsOr(options.io_threads);
+    for (int i = 0; i < n; ++i) workers.push_back(std::make_unique<Worker>());
+    acceptor.emplace(workers[0]->ioc.get_executor());
+    signals.emplace(workers[0]->ioc, SIGINT, SIGTERM);
+  }
 
   ServerOptions options;
   App& app;
-  asio::io_context ioc;
-  tcp::acceptor acceptor;
-  asio::signal_set signals;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::optional<Acceptor> acceptor;
+  std::optional<asio::signal_set> signals;
   std::optional<asio::ssl::context> tls;
   asio::thread_pool blocking;
   asio::thread_pool cpu;
@@ -63,20 +129,18 @@ struct Server::Impl {
   std::atomic<int64_t> connections{0};
   uint16_t bound_port = 0;
 
-  std::mutex conns_mu;
-  uint64_t next_conn_id = 0;
-  std::unordered_map<uint64_t, std::shared_ptr<ConnState>> conns;
-
-  asio::awaitable<void> AcceptLoop();
-  asio::awaitable<void> RunConnection(tcp::socket socket);
+  Awaitable<void> AcceptLoop();
+  Awaitable<void> Sweep(Worker& w);
+  Awaitable<void> RunConnection(Worker& w, Socket socket);
   template <class Stream>
-  asio::awaitable<void> Session(Stream& stream, beast::flat_buffer& buffer, const std::string& remote_ip, bool tls_on,
-                                ConnState& state);
+  Awaitable<void> Session(Stream& stream, Conn& conn, const std::string& remote_ip, bool tls_on);
   template <class Stream>
-  asio::awaitable<bool> WriteResponse(Stream& stream, Response res, unsigned version, bool keep_alive, bool head);
-  asio::awaitable<Response> Execute(const Route& route, Request& req);
+  Awaitable<bool> Write(Stream& stream, Conn& conn, const Response& res, unsigned version, bool keep_alive,
+                        bool head_only);
+  Awaitable<Response> Execute(const Route& route, Request& req);
+  Response EarlyProblem(Response problem, const std::string& remote_ip, bool tls_on);
   void BeginShutdown();
-  asio::awaitable<void> DrainThenStop();
+  Awaitable<void> DrainThenStop();
 };
 
 Server::Server(ServerOptions options, App& app) : impl_(std::make_unique<Impl>(std::move(options), app)) {}
@@ -107,15 +171,15 @@ Status Server::Listen() {
   auto addr = asio::ip::make_address(im.options.host, ec);
   if (ec) return Error::InvalidArgument("Not an IP address: " + im.options.host);
   tcp::endpoint ep(addr, im.options.port);
-  im.acceptor.open(ep.protocol(), ec);
-  if (!ec) im.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) im.acceptor.bind(ep, ec);
-  if (!ec) im.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  im.acceptor->open(ep.protocol(), ec);
+  if (!ec) im.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) im.acceptor->bind(ep, ec);
+  if (!ec) im.acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return Error::Unavailable("Cannot listen on " + im.options.host + ":" + std::to_string(im.options.port) + ": " +
                               ec.message());
   }
-  im.bound_port = im.acceptor.local_endpoint().port();
+  im.bound_port = im.acceptor->local_endpoint().port();
   return Ok();
 }
 
@@ -125,57 +189,80 @@ int64_t Server::active_connections() const { return impl_->connections.load(); }
 
 void Server::Run() {
   auto& im = *impl_;
-  asio::co_spawn(im.ioc, im.AcceptLoop(), asio::detached);
-  im.signals.async_wait([&im](const boost::system::error_code& ec, int sig) {
+  asio::co_spawn(im.workers[0]->ioc, im.AcceptLoop(), asio::detached);
+  for (auto& w : im.workers) asio::co_spawn(w->ioc, im.Sweep(*w), asio::detached);
+  im.signals->async_wait([&im](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log::Info("shutting down", {{"signal", sig}});
     im.BeginShutdown();
   });
-  std::vector<std::thread> threads;
-  const int n = ThreadsOr(im.options.io_threads);
-  for (int i = 1; i < n; ++i) threads.emplace_back([&im] { im.ioc.run(); });
-  im.ioc.run();
-  for (auto& t : threads) t.join();
+  for (size_t i = 1; i < im.workers.size(); ++i) {
+    auto* w = im.workers[i].get();
+    w->thread = std::thread([w] { w->ioc.run(); });
+  }
+  im.workers[0]->ioc.run();
+  for (size_t i = 1; i < im.workers.size(); ++i) im.workers[i]->thread.join();
 }
 
 void Server::Stop() {
-  asio::post(impl_->ioc, [im = impl_.get()] { im->BeginShutdown(); });
+  asio::post(impl_->workers[0]->ioc, [im = impl_.get()] { im->BeginShutdown(); });
 }
 
 void Server::Impl::BeginShutdown() {
   if (stopping.exchange(true)) return;
   boost::system::error_code ec;
-  acceptor.close(ec);
-  signals.cancel(ec);
-  std::lock_guard lock(conns_mu);
-  for (auto& [id, st] : conns) {
-    asio::post(st->executor, [st] {
-      if (st->idle && st->cancel) st->cancel();
+  acceptor->close(ec);
+  signals->cancel(ec);
+  // Idle keep-alive connections close now; busy ones after their response.
+  for (auto& w : workers) {
+    asio::post(w->ioc, [w = w.get()] {
+      for (Conn* c : w->conns) {
+        if (c->idle && c->close) c->close();
+      }
     });
   }
-  asio::co_spawn(ioc, DrainThenStop(), asio::detached);
+  asio::co_spawn(workers[0]->ioc, DrainThenStop(), asio::detached);
 }
 
-asio::awaitable<void> Server::Impl::DrainThenStop() {
-  auto deadline = std::chrono::steady_clock::now() + options.shutdown_grace;
-  asio::steady_timer timer(ioc);
-  while (connections.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+Awaitable<void> Server::Impl::DrainThenStop() {
+  auto deadline = Clock::now() + options.shutdown_grace;
+  Timer timer(workers[0]->ioc.get_executor());
+  while (connections.load() > 0 && Clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(10));
     co_await timer.async_wait(kTuple);
   }
   if (connections.load() > 0) {
     log::Warn("shutdown deadline passed with connections open", {{"connections", connections.load()}});
   }
-  ioc.stop();
+  for (auto& w : workers) {
+    w->sweep.cancel();
+    w->guard.reset();
+    w->ioc.stop();
+  }
 }
 
-asio::awaitable<void> Server::Impl::AcceptLoop() {
+Awaitable<void> Server::Impl::Sweep(Worker& w) {
   while (!stopping) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), kTuple);
+    w.sweep.expires_after(std::chrono::milliseconds(500));
+    auto [ec] = co_await w.sweep.async_wait(kTuple);
+    if (ec) co_return;
+    const auto now = Clock::now();
+    for (Conn* c : w.conns) {
+      if (c->deadline <= now && c->close) c->close();
+    }
+  }
+}
+
+Awaitable<void> Server::Impl::AcceptLoop() {
+  size_t next = 0;
+  while (!stopping) {
+    Worker& target = *workers[next];
+    next = (next + 1) % workers.size();
+    auto [ec, socket] = co_await acceptor->async_accept(target.ioc.get_executor(), kTuple);
     if (ec) {
       if (stopping || ec == asio::error::operation_aborted) co_return;
       log::Warn("accept failed", {{"error", ec.message()}});
-      asio::steady_timer t(ioc, std::chrono::milliseconds(50));  // EMFILE and the like: back off
+      Timer t(workers[0]->ioc.get_executor(), std::chrono::milliseconds(50));  // EMFILE and the like: back off
       co_await t.async_wait(kTuple);
       continue;
     }
@@ -186,8 +273,8 @@ asio::awaitable<void> Server::Impl::AcceptLoop() {
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    auto ex = socket.get_executor();
-    asio::co_spawn(ex, RunConnection(std::move(socket)), [](std::exception_ptr e) {
+    ++connections;
+    asio::co_spawn(target.ioc, RunConnection(target, std::move(socket)), [](std::exception_ptr e) {
       if (!e) return;
       try {
         std::rethrow_exception(e);
@@ -198,45 +285,42 @@ asio::awaitable<void> Server::Impl::AcceptLoop() {
   }
 }
 
-asio::awaitable<void> Server::Impl::RunConnection(tcp::socket socket) {
-  ++connections;
-  auto state = std::make_shared<ConnState>();
-  state->executor = socket.get_executor();
-  uint64_t id;
-  {
-    std::lock_guard lock(conns_mu);
-    id = next_conn_id++;
-    conns.emplace(id, state);
-  }
+Awaitable<void> Server::Impl::RunConnection(Worker& w, Socket socket) {
+  Conn conn;
+  auto it = w.conns.insert(w.conns.end(), &conn);
   boost::system::error_code ec;
   auto remote = socket.remote_endpoint(ec);
   std::string remote_ip = ec ? "" : remote.address().to_string();
-  beast::flat_buffer buffer;
   if (tls) {
-    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
-    state->cancel = [&stream] { beast::get_lowest_layer(stream).cancel(); };
-    beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+    TlsStream stream(std::move(socket), *tls);
+    conn.close = [&stream] {
+      boost::system::error_code ignored;
+      stream.lowest_layer().close(ignored);
+    };
+    conn.idle = false;
+    conn.deadline = Clock::now() + options.read_timeout;
     auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
     if (!hec) {
-      co_await Session(stream, buffer, remote_ip, true, *state);
-      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
-      co_await stream.async_shutdown(kTuple);
+      co_await Session(stream, conn, remote_ip, true);
+      if (stream.lowest_layer().is_open()) {
+        conn.deadline = Clock::now() + std::chrono::seconds(2);
+        co_await stream.async_shutdown(kTuple);
+      }
     }
   } else {
-    beast::tcp_stream stream(std::move(socket));
-    state->cancel = [&stream] { stream.cancel(); };
-    co_await Session(stream, buffer, remote_ip, false, *state);
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    conn.close = [&socket] {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    };
+    co_await Session(socket, conn, remote_ip, false);
+    socket.shutdown(tcp::socket::shutdown_send, ec);
   }
-  {
-    std::lock_guard lock(conns_mu);
-    state->cancel = nullptr;
-    conns.erase(id);
-  }
+  conn.close = nullptr;
+  w.conns.erase(it);
   --connections;
 }
 
-asio::awaitable<Response> Server::Impl::Execute(const Route& route, Request& req) {
+Awaitable<Response> Server::Impl::Execute(const Route& route, Request& req) {
   if (route.execution == Execution::kInline) co_return app.Run(route, req);
   const bool is_cpu = route.execution == Execution::kCpu;
   auto& pending = is_cpu ? cpu_pending : blocking_pending;
@@ -248,50 +332,57 @@ asio::awaitable<Response> Server::Impl::Execute(const Route& route, Request& req
   }
   auto& pool = is_cpu ? cpu : blocking;
   Response res = co_await asio::co_spawn(
-      pool.get_executor(), [&]() -> asio::awaitable<Response> { co_return app.Run(route, req); },
-      asio::use_awaitable);
+      pool.get_executor(), [&]() -> asio::awaitable<Response> { co_return app.Run(route, req); }, kAwait);
   pending.fetch_sub(1);
   co_return res;
 }
 
+Response Server::Impl::EarlyProblem(Response problem, const std::string& remote_ip, bool tls_on) {
+  Request req;
+  req.remote_ip = remote_ip;
+  req.method_name = "-";
+  req.path = "-";
+  req.tls = tls_on;
+  (void)app.Begin(req);  // assigns request and trace ids; no route is run
+  req.route.clear();
+  req.matched_route = nullptr;
+  app.Finish(req, problem, std::chrono::nanoseconds(0));
+  return problem;
+}
+
 template <class Stream>
-asio::awaitable<bool> Server::Impl::WriteResponse(Stream& stream, Response res, unsigned version, bool keep_alive,
-                                                  bool head) {
-  bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), version};
-  for (auto& [k, v] : res.headers.items()) out.insert(k, v);
-  if (head) {
-    out.content_length(res.body.size());
-  } else {
-    out.body() = std::move(res.body);
-    out.prepare_payload();
-  }
-  out.keep_alive(keep_alive);
-  beast::get_lowest_layer(stream).expires_after(options.write_timeout);
-  auto [ec, n] = co_await bhttp::async_write(stream, out, kTuple);
+Awaitable<bool> Server::Impl::Write(Stream& stream, Conn& conn, const Response& res, unsigned version,
+                                    bool keep_alive, bool head_only) {
+  std::string head;
+  head.reserve(512);
+  AppendHead(head, res.status, res.headers, res.body.size(), keep_alive, version);
+  std::array<asio::const_buffer, 2> buffers{asio::buffer(head),
+                                            head_only ? asio::const_buffer() : asio::buffer(res.body)};
+  conn.deadline = Clock::now() + options.write_timeout;
+  auto [ec, n] = co_await asio::async_write(stream, buffers, kTuple);
   co_return !ec;
 }
 
 template <class Stream>
-asio::awaitable<void> Server::Impl::Session(Stream& stream, beast::flat_buffer& buffer, const std::string& remote_ip,
-                                            bool tls_on, ConnState& state) {
+Awaitable<void> Server::Impl::Session(Stream& stream, Conn& conn, const std::string& remote_ip, bool tls_on) {
+  beast::flat_buffer buffer;
   for (;;) {
     if (stopping) co_return;
-    state.idle = true;
+    conn.idle = true;
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
-    beast::get_lowest_layer(stream).expires_after(buffer.size() == 0 ? options.idle_timeout : options.read_timeout);
+    conn.deadline = Clock::now() + (buffer.size() == 0 ? options.idle_timeout : options.read_timeout);
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
-    state.idle = false;
+    conn.idle = false;
     if (!ec && !parser.is_done()) {
-      auto expect = parser.get()[bhttp::field::expect];
-      if (beast::iequals(expect, "100-continue")) {
-        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, parser.get().version()};
-        beast::get_lowest_layer(stream).expires_after(options.write_timeout);
-        auto [cec, cn] = co_await bhttp::async_write(stream, cont, kTuple);
+      if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        conn.deadline = Clock::now() + options.write_timeout;
+        auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(kContinue), kTuple);
         if (cec) co_return;
       }
-      beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+      conn.deadline = Clock::now() + options.read_timeout;
       std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kTuple);
     }
     if (ec) {
@@ -308,20 +399,13 @@ asio::awaitable<void> Server::Impl::Session(Stream& stream, beast::flat_buffer& 
         problem = Problem(400, "bad-request", "Bad request", "The request is not valid HTTP/1.1");
       }
       if (problem) {
-        Request req;
-        req.remote_ip = remote_ip;
-        req.method_name = "-";
-        req.tls = tls_on;
-        app.Begin(req);  // assigns request and trace ids; the route is not used
-        req.route.clear();
-        req.matched_route = nullptr;
-        app.Finish(req, *problem, std::chrono::nanoseconds(0));
-        co_await WriteResponse(stream, std::move(*problem), 11, false, false);
+        Response res = EarlyProblem(std::move(*problem), remote_ip, tls_on);
+        co_await Write(stream, conn, res, 11, false, false);
       }
       co_return;
     }
 
-    auto start = std::chrono::steady_clock::now();
+    const auto start = Clock::now();
     auto& msg = parser.get();
     Request req;
     req.method_name = std::string(msg.method_string());
@@ -338,23 +422,21 @@ asio::awaitable<void> Server::Impl::Session(Stream& stream, beast::flat_buffer& 
 
     Response res;
     if (!path || path->empty() || path->front() != '/') {
-      req.path = "-";
-      app.Begin(req);
-      req.route.clear();
-      req.matched_route = nullptr;
-      res = Problem(400, "bad-request", "Bad request", "The request target is not a valid path");
+      res = EarlyProblem(Problem(400, "bad-request", "Bad request", "The request target is not a valid path"),
+                         remote_ip, tls_on);
     } else {
       req.path = std::move(*path);
       auto d = app.Begin(req);
+      // (Not a conditional expression: GCC 12 miscompiles co_await inside ?:.)
       if (d.immediate) {
         res = std::move(*d.immediate);
       } else {
         res = co_await Execute(*d.route, req);
       }
+      app.Finish(req, res, Clock::now() - start);
     }
-    app.Finish(req, res, std::chrono::steady_clock::now() - start);
     const bool keep = msg.keep_alive() && !stopping;
-    if (!co_await WriteResponse(stream, std::move(res), msg.version(), keep, req.method == Method::kHead)) co_return;
+    if (!co_await Write(stream, conn, res, msg.version(), keep, req.method == Method::kHead)) co_return;
     if (!keep) co_return;
   }
 }
