@@ -48,7 +48,7 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
   opt("--io-threads", c.io_threads, "AGORA_IO_THREADS", "Network threads (0: one per core)")->check(CLI::Range(0, 256));
   opt("--blocking-threads", c.blocking_threads, "AGORA_BLOCKING_THREADS", "Threads for handlers that wait on a database")
       ->check(CLI::Range(1, 256));
-  opt("--cpu-threads", c.cpu_threads, "AGORA_CPU_THREADS", "Threads for password hashing (0: one per core)")
+  opt("--cpu-threads", c.cpu_threads, "AGORA_CPU_THREADS", "Threads for password hashing (0: one per core but one, at least 1)")
       ->check(CLI::Range(0, 256));
   opt("--log-level", c.log_level, "AGORA_LOG_LEVEL", "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));

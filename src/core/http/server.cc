@@ -48,6 +48,12 @@ namespace {
 
 int ThreadsOr(int n) { return n > 0 ? n : std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
+// Password hashing is deliberately slow: by default it may use every core
+// but one, so a burst of logins never takes the cores the I/O threads need.
+int CpuThreadsOr(int n) {
+  return n > 0 ? n : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - 1);
+}
+
 // One connection's state, owned by its coroutine, touched only on its I/O
 // thread (the sweep and shutdown run there too).
 struct Conn {
@@ -108,7 +114,7 @@ struct Server::Impl {
       : options(std::move(o)),
         app(a),
         blocking(static_cast<size_t>(ThreadsOr(options.blocking_threads))),
-        cpu(static_cast<size_t>(ThreadsOr(options.cpu_threads))) {
+        cpu(static_cast<size_t>(CpuThreadsOr(options.cpu_threads))) {
     const int n = ThreadsOr(options.io_threads);
     for (int i = 0; i < n; ++i) workers.push_back(std::make_unique<Worker>());
     acceptor.emplace(workers[0]->ioc.get_executor());

@@ -32,7 +32,7 @@ struct ServerOptions {
   std::chrono::seconds shutdown_grace{10};    // in-flight requests get this long to finish
   int io_threads = 0;                         // 0: one per core
   int blocking_threads = 8;                   // handlers that wait on a database
-  int cpu_threads = 0;                        // 0: one per core (password hashing)
+  int cpu_threads = 0;                        // 0: cores - 1, at least 1 (password hashing)
   size_t max_pending_jobs = 256;              // per pool, queued or running; beyond: 503
   std::string tls_cert_file;                  // both set: TLS on the listener
   std::string tls_key_file;

@@ -33,6 +33,9 @@ Result<std::unique_ptr<Module>> Module::Open(const ModuleOptions& options, const
   db_options.url = options.database_url.empty() ? "sqlite:" + (fs::path(options.data_dir) / "identity.db").string()
                                                 : options.database_url;
   db_options.schema = "identity";
+  // Enough for every blocking-pool and CPU-pool thread plus the I/O threads
+  // (inline reads), so an I/O thread never waits for a connection.
+  db_options.pool_size = 24;
   AGORA_ASSIGN_OR_RETURN(impl->db, db::Database::Open(db_options));
   AGORA_RETURN_IF_ERROR(impl->db->Migrate("identity", IdentityMigrations()));
   AGORA_RETURN_IF_ERROR(impl->db->Migrate("identity.events", events::Migrations()));
@@ -49,7 +52,9 @@ Result<std::unique_ptr<Module>> Module::Open(const ModuleOptions& options, const
   return std::unique_ptr<Module>(new Module(std::move(impl)));
 }
 
-void Module::AddRoutes(http::App& app) { identity::AddRoutes(app, *impl_->service); }
+void Module::AddRoutes(http::App& app) {
+  identity::AddRoutes(app, *impl_->service, impl_->db->dialect() == db::Dialect::kSqlite);
+}
 
 void Module::StartRelay(events::Bus& bus, metrics::Registry& metrics) {
   impl_->relay = std::make_unique<events::OutboxRelay>(*impl_->db, bus);

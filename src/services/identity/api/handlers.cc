@@ -80,7 +80,8 @@ http::Route Authed(http::Route r, std::vector<std::string> roles = {}) {
 
 }  // namespace
 
-void AddRoutes(http::App& app, IdentityService& svc) {
+void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
+  const Execution read = reads_inline ? Execution::kInline : Execution::kBlocking;
   // Passwords are hashed on the CPU pool, never on I/O threads.
   app.Add(MakeRoute(Method::kPost, "/v1/auth/register", Execution::kCpu, [&svc](Request& req) {
     std::optional<std::string> email, password, name;
@@ -172,7 +173,7 @@ void AddRoutes(http::App& app, IdentityService& svc) {
     return s.ok() ? Response::Empty(204) : http::ProblemFrom(s.error());
   }));
 
-  app.Add(Authed(MakeRoute(Method::kGet, "/v1/me", Execution::kBlocking, [&svc](Request& req) {
+  app.Add(Authed(MakeRoute(Method::kGet, "/v1/me", read, [&svc](Request& req) {
     auto user = svc.GetUser(req.principal->user_id);
     return user.ok() ? Response::Json(200, UserJson(svc, *user)) : http::ProblemFrom(user.error());
   })));
@@ -208,7 +209,7 @@ void AddRoutes(http::App& app, IdentityService& svc) {
                            }),
                  {kRoleBuyer}));
 
-  app.Add(Authed(MakeRoute(Method::kGet, "/v1/admin/users/{id}", Execution::kBlocking,
+  app.Add(Authed(MakeRoute(Method::kGet, "/v1/admin/users/{id}", read,
                            [&svc](Request& req) {
                              // Checked by the gateway policy and again here.
                              if (!req.principal->HasRole(kRoleAdmin)) {

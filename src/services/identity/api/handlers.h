@@ -8,6 +8,10 @@
 
 namespace agora::identity {
 
-void AddRoutes(http::App& app, IdentityService& service);
+// `reads_inline`: read-only routes run on the I/O threads. Right for an
+// embedded SQLite store (a WAL read never waits for a writer and takes
+// microseconds); wrong for a networked database, whose reads go to the
+// blocking pool.
+void AddRoutes(http::App& app, IdentityService& service, bool reads_inline);
 
 }  // namespace agora::identity
