@@ -14,9 +14,19 @@ JwtAuthenticator::JwtAuthenticator(std::shared_ptr<const crypto::KeyRing> keys, 
       clock_(clock),
       shard_capacity_(std::max<size_t>(1, cache_capacity / kShards)) {}
 
+namespace {
+// Clients learn only whether to refresh; which check failed stays here.
+Error NotValid() { return Error::Unauthenticated("The access token is not valid"); }
+Error Expired() { return Error::Unauthenticated("The access token has expired").WithType("token-expired"); }
+}  // namespace
+
 Result<http::Principal> JwtAuthenticator::Verify(std::string_view token) const {
-  AGORA_ASSIGN_OR_RETURN(boost::json::object claims, keys_->VerifyJwt(token));
-  AGORA_RETURN_IF_ERROR(crypto::CheckRegisteredClaims(claims, clock_.NowSeconds(), issuer_, audience_));
+  auto verified = keys_->VerifyJwt(token);
+  if (!verified.ok()) return NotValid();
+  boost::json::object& claims = *verified;
+  if (Status s = crypto::CheckRegisteredClaims(claims, clock_.NowSeconds(), issuer_, audience_); !s.ok()) {
+    return s.error().message == "token has expired" ? Expired() : NotValid();
+  }
   http::Principal p;
   const auto* sub = claims.if_contains("sub");
   const auto* jti = claims.if_contains("jti");
@@ -24,7 +34,7 @@ Result<http::Principal> JwtAuthenticator::Verify(std::string_view token) const {
   const auto* exp = claims.if_contains("exp");
   if (sub == nullptr || !sub->is_string() || roles == nullptr || !roles->is_array() || exp == nullptr ||
       !exp->is_int64()) {
-    return Error::Unauthenticated("The token lacks required claims");
+    return NotValid();
   }
   p.user_id = std::string(sub->as_string());
   if (jti != nullptr && jti->is_string()) p.token_id = std::string(jti->as_string());
@@ -36,7 +46,7 @@ Result<http::Principal> JwtAuthenticator::Verify(std::string_view token) const {
 }
 
 Result<http::Principal> JwtAuthenticator::Authenticate(std::string_view token) {
-  if (token.size() > 4096) return Error::Unauthenticated("The token is too long");
+  if (token.size() > 4096) return NotValid();
   Shard& shard = shards_[std::hash<std::string_view>{}(token) % kShards];
   const int64_t now = clock_.NowSeconds();
   {
@@ -45,7 +55,7 @@ Result<http::Principal> JwtAuthenticator::Authenticate(std::string_view token) {
     if (it != shard.entries.end()) {
       if (it->second.expires_at > now) return it->second;
       shard.entries.erase(it);
-      return Error::Unauthenticated("token has expired");
+      return Expired();
     }
   }
   AGORA_ASSIGN_OR_RETURN(http::Principal p, Verify(token));

@@ -36,7 +36,28 @@ TEST_F(JwtAuthenticatorTest, ExpiredTokenIsRefusedEvenWhenCached) {
   std::string t = Token(60);
   ASSERT_TRUE(auth_.Authenticate(t).ok());
   clock_.Advance(std::chrono::seconds(120));
-  EXPECT_EQ(auth_.Authenticate(t).error().code, ErrorCode::kUnauthenticated);
+  auto r = auth_.Authenticate(t);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_EQ(r.error().type, "token-expired");
+}
+
+TEST_F(JwtAuthenticatorTest, ExpiredTokenNeverSeenBeforeSaysExpired) {
+  std::string t = Token(60);
+  clock_.Advance(std::chrono::seconds(120));
+  EXPECT_EQ(auth_.Authenticate(t).error().type, "token-expired");
+}
+
+TEST_F(JwtAuthenticatorTest, RefusalsDoNotSayWhichCheckFailed) {
+  auto other = crypto::KeyRing::InMemoryForTest(clock_);
+  int64_t now = clock_.NowSeconds();
+  std::string foreign = other->SignJwt({{"iss", "https://agora.test"}, {"aud", "agora"}, {"sub", "usr_1"},
+                                        {"iat", now}, {"exp", now + 900}, {"roles", boost::json::array{}}});
+  auto a = auth_.Authenticate(foreign);
+  auto b = auth_.Authenticate(Token(900, "https://evil.test"));
+  auto c = auth_.Authenticate("garbage");
+  EXPECT_EQ(a.error().message, b.error().message);
+  EXPECT_EQ(b.error().message, c.error().message);
 }
 
 TEST_F(JwtAuthenticatorTest, WrongIssuerOrAudienceIsRefused) {

@@ -6,6 +6,7 @@
 #include "core/http/problem.h"
 #include "core/id.h"
 #include "core/json.h"
+#include "core/log.h"
 
 namespace agora::identity {
 namespace {
@@ -36,6 +37,9 @@ boost::json::object UserJson(const IdentityService& svc, const User& u) {
       // Only the last four characters leave the service.
       std::string last4 = payout->iban.size() >= 4 ? payout->iban.substr(payout->iban.size() - 4) : "";
       seller["payout"] = boost::json::object{{"account_holder", payout->account_holder}, {"iban_last4", last4}};
+    } else {
+      // A key missing from data/keys: the profile still answers, loudly logged.
+      log::Error("payout details cannot be decrypted", {{"user_id", u.id}, {"error", payout.error().message}});
     }
     o["seller"] = std::move(seller);
   } else {

@@ -8,6 +8,7 @@
 
 #include "core/clock.h"
 #include "core/id.h"
+#include "core/log.h"
 
 namespace agora::identity {
 namespace {
@@ -299,6 +300,12 @@ Result<std::string> SqlIdentityStore::ResetPasswordWithToken(std::string_view ha
 }
 
 Status FileMailbox::Send(const Mail& mail) {
+  Status s = Write(mail);
+  if (!s.ok()) log::Error("mail not delivered", {{"purpose", mail.purpose}, {"error", s.error().message}});
+  return s;
+}
+
+Status FileMailbox::Write(const Mail& mail) {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return Error::Unavailable("Cannot create the mailbox folder");

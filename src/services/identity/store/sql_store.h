@@ -49,6 +49,8 @@ class FileMailbox final : public Mailer {
   Status Send(const Mail& mail) override;
 
  private:
+  Status Write(const Mail& mail);
+
   std::filesystem::path dir_;
 };
 
