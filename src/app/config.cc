@@ -12,7 +12,9 @@ CLI::Option* Opt(CLI::App& cmd, const char* flag, T& value, const char* env, con
 }  // namespace
 
 void AddStoreOptions(CLI::App& cmd, ServeConfig& c) {
-  cmd.set_config("--config", "", "Read settings from this TOML file (keys as the long flag names)")
+  // Not CLI11's set_config: it reads the file before the environment, and
+  // we want flags over environment over file.
+  cmd.add_option("--config", c.config_file, "Read settings from this TOML file (keys as the long flag names)")
       ->envname("AGORA_CONFIG");
   Opt(cmd, "--data-dir", c.data_dir, "AGORA_DATA_DIR", "Folder for SQLite files, keys and the development mailbox");
   Opt(cmd, "--database-url", c.database_url, "AGORA_DATABASE_URL",
@@ -60,6 +62,34 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
   opt("--login-max-failures", c.login_max_failures, "AGORA_LOGIN_MAX_FAILURES",
       "Failed logins per account or IP before each further try waits longer")
       ->check(CLI::Range(1, 1000));
+}
+
+Status ApplyConfigFile(CLI::App& cmd, const std::string& path) {
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = CLI::ConfigTOML().from_file(path);
+  } catch (const CLI::Error& e) {
+    return Error::InvalidArgument("cannot read the config file " + path + ": " + e.what());
+  }
+  for (const auto& item : items) {
+    if (item.name == "++" || item.name == "--") continue;  // section markers
+    const std::string key = item.fullname();
+    CLI::Option* opt = nullptr;
+    try {
+      opt = key == "config" ? nullptr : cmd.get_option("--" + key);
+    } catch (const CLI::OptionNotFound&) {
+      opt = nullptr;
+    }
+    if (opt == nullptr) return Error::InvalidArgument("unknown setting '" + key + "' in " + path);
+    if (opt->count() > 0) continue;  // a flag or an environment variable set it
+    try {
+      for (const auto& v : item.inputs) opt->add_result(v);
+      opt->run_callback();
+    } catch (const CLI::Error& e) {
+      return Error::InvalidArgument("setting '" + key + "' in " + path + ": " + e.what());
+    }
+  }
+  return Ok();
 }
 
 bool SplitHostPort(const std::string& listen, std::string& host, uint16_t& port) {

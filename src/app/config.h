@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/result.h"
+
 namespace CLI {
 class App;
 }
@@ -15,6 +17,7 @@ class App;
 namespace agora::app {
 
 struct ServeConfig {
+  std::string config_file;  // TOML; settings a flag or AGORA_* variable did not set
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./data";
   std::string database_url;  // empty: SQLite files in data_dir
@@ -44,6 +47,11 @@ void AddStoreOptions(CLI::App& cmd, ServeConfig& config);
 
 // Registers every serve setting on `cmd` with its flag, env name and help.
 void AddServeOptions(CLI::App& cmd, ServeConfig& config);
+
+// Applies the TOML file at `path` to the options of `cmd` that neither a flag
+// nor an environment variable set. Unknown keys and bad values are refused
+// (kInvalidArgument, with a message naming the key).
+Status ApplyConfigFile(CLI::App& cmd, const std::string& path);
 
 // Splits "host:port"; false when malformed.
 bool SplitHostPort(const std::string& listen, std::string& host, uint16_t& port);

@@ -101,6 +101,16 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(cli, argc, argv);
 
+  for (auto [cmd, config] : {std::pair{serve, &serve_config}, {create, &admin_config}, {rotate, &keys_config},
+                             {routes, &routes_config}}) {
+    if (*cmd && !config->config_file.empty()) {
+      if (auto s = agora::app::ApplyConfigFile(*cmd, config->config_file); !s.ok()) {
+        std::cerr << "agora: " << s.error().message << "\n";
+        return 2;
+      }
+    }
+  }
+
   if (*serve) return agora::app::Serve(serve_config);
   if (*create) return AdminCreate(admin_config, admin_email, admin_name, password_stdin);
   if (*rotate) return KeysRotate(keys_config);

@@ -42,6 +42,8 @@ Result<std::unique_ptr<Module>> Module::Open(const ModuleOptions& options, const
 
   const fs::path key_dir = fs::path(options.data_dir) / "keys";
   AGORA_ASSIGN_OR_RETURN(impl->keys, crypto::KeyRing::LoadOrCreate(key_dir, clock));
+  // A rotated-out key verifies tokens until the last one it signed expires.
+  impl->keys->RetireOlderThan(clock.Now(), options.service.access_ttl + std::chrono::minutes(1));
   AGORA_ASSIGN_OR_RETURN(crypto::Aead aead, crypto::Aead::LoadOrCreate(key_dir, clock));
   impl->aead = std::make_shared<crypto::Aead>(std::move(aead));
 
