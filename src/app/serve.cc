@@ -160,10 +160,16 @@ int Serve(const ServeConfig& config) {
   }
   w.metrics.NewGauge("agora_http_connections", "Open client connections.",
                      [&server] { return static_cast<double>(server.active_connections()); });
+  w.metrics.NewGauge("agora_worker_pool_pending_jobs", "Handler jobs queued or running, by pool.",
+                     [&server] { return static_cast<double>(server.pending_jobs(http::Execution::kBlocking)); },
+                     R"(pool="blocking")");
+  w.metrics.NewGauge("agora_worker_pool_pending_jobs", "Handler jobs queued or running, by pool.",
+                     [&server] { return static_cast<double>(server.pending_jobs(http::Execution::kCpu)); },
+                     R"(pool="cpu")");
 
   auto bus = events::NewInProcessBus();
   bus->Start();
-  w.identity->StartRelay(*bus, w.metrics);
+  w.identity->Start(*bus, w.metrics);
   log::Info("listening", {{"address", fmt::format("{}:{}", server_options.host, server.port())},
                           {"port", server.port()},
                           {"tls", tls},

@@ -193,6 +193,10 @@ uint16_t Server::port() const { return impl_->bound_port; }
 
 int64_t Server::active_connections() const { return impl_->connections.load(); }
 
+int64_t Server::pending_jobs(Execution pool) const {
+  return pool == Execution::kCpu ? impl_->cpu_pending.load() : impl_->blocking_pending.load();
+}
+
 void Server::Run() {
   auto& im = *impl_;
   asio::co_spawn(im.workers[0]->ioc, im.AcceptLoop(), asio::detached);

@@ -56,6 +56,8 @@ class Server {
   void Stop();
 
   int64_t active_connections() const;
+  // Jobs queued or running on the blocking or CPU pool (the 503 threshold is max_pending_jobs).
+  int64_t pending_jobs(Execution pool) const;
 
  private:
   struct Impl;

@@ -29,8 +29,9 @@ class Module {
   ~Module();
 
   void AddRoutes(http::App& app);
-  // Starts moving outbox events to `bus`, and exports the outbox lag.
-  void StartRelay(events::Bus& bus, metrics::Registry& metrics);
+  // Starts moving outbox events to `bus`, and exports the outbox lag and
+  // database pool metrics.
+  void Start(events::Bus& bus, metrics::Registry& metrics);
   void Stop();
   // For /readyz: the database answers.
   Status Ready();
