@@ -51,7 +51,7 @@ Result<http::Principal> JwtAuthenticator::Authenticate(std::string_view token) {
   const int64_t now = clock_.NowSeconds();
   {
     std::lock_guard lock(shard.mu);
-    auto it = shard.entries.find(std::string(token));
+    auto it = shard.entries.find(token);
     if (it != shard.entries.end()) {
       if (it->second.expires_at > now) return it->second;
       shard.entries.erase(it);

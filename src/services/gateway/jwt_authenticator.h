@@ -27,9 +27,14 @@ class JwtAuthenticator final : public http::Authenticator {
 
  private:
   static constexpr size_t kShards = 16;
+  // Lets the cache be searched with a string_view (no copy of the token).
+  struct TokenHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, http::Principal> entries;  // GUARDED_BY(mu)
+    std::unordered_map<std::string, http::Principal, TokenHash, std::equal_to<>> entries;  // GUARDED_BY(mu)
   };
   Result<http::Principal> Verify(std::string_view token) const;
 

@@ -53,12 +53,18 @@ CREATE INDEX one_time_tokens_user ON one_time_tokens(user_id);
 )sql"},
 };
 
-constexpr const char* kUserColumns =
-    "id, email, display_name, password_hash, roles, email_verified_at_ms, seller_display_name, payout_sealed, "
-    "seller_onboarded_at_ms, created_at_ms, updated_at_ms";
+// Column lists as macros so statements stay string literals (no formatting
+// per call; the driver caches prepared statements by their text).
+#define USER_COLUMNS                                                                                         \
+  "id, email, display_name, password_hash, roles, email_verified_at_ms, seller_display_name, payout_sealed, " \
+  "seller_onboarded_at_ms, created_at_ms, updated_at_ms"
+#define TOKEN_COLUMNS "id, family_id, user_id, token_hash, created_at_ms, expires_at_ms, used_at_ms, revoked_at_ms"
 
-constexpr const char* kTokenColumns =
-    "id, family_id, user_id, token_hash, created_at_ms, expires_at_ms, used_at_ms, revoked_at_ms";
+constexpr const char* kSelectUserById = "SELECT " USER_COLUMNS " FROM users WHERE id = $1";
+constexpr const char* kSelectUserByEmail = "SELECT " USER_COLUMNS " FROM users WHERE email = $1";
+constexpr const char* kSelectToken = "SELECT " TOKEN_COLUMNS " FROM refresh_tokens WHERE token_hash = $1";
+constexpr const char* kSelectTokenForUpdate =
+    "SELECT " TOKEN_COLUMNS " FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE";
 
 std::string JoinRoles(const std::vector<std::string>& roles) {
   std::string out;
@@ -110,9 +116,9 @@ RefreshToken TokenFrom(const db::Row& r) {
   return t;
 }
 
-Result<User> FindUserIn(db::Tx& tx, std::string_view name, std::string_view where, const std::string& value) {
-  AGORA_ASSIGN_OR_RETURN(auto rows,
-                         tx.Exec(name, fmt::format("SELECT {} FROM users WHERE {} = $1", kUserColumns, where), {value}));
+// `sql` is kSelectUserById or kSelectUserByEmail.
+Result<User> FindUserIn(db::Tx& tx, std::string_view name, const char* sql, const std::string& value) {
+  AGORA_ASSIGN_OR_RETURN(auto rows, tx.Exec(name, sql, {value}));
   if (rows.empty()) return Error::NotFound("No such user").WithType("user-not-found");
   return UserFrom(rows[0]);
 }
@@ -171,13 +177,13 @@ Status SqlIdentityStore::CreateUser(const User& u, const OneTimeToken* verificat
 
 Result<User> SqlIdentityStore::FindUserByEmail(std::string_view email) {
   return db_.Transact("identity.find_user_by_email", db::TxMode::kRead, [&](db::Tx& tx) {
-    return FindUserIn(tx, "identity.find_user_by_email", "email", std::string(email));
+    return FindUserIn(tx, "identity.find_user_by_email", kSelectUserByEmail, std::string(email));
   });
 }
 
 Result<User> SqlIdentityStore::FindUserById(std::string_view id) {
   AGORA_ASSIGN_OR_RETURN(auto rows, db_.Exec("identity.find_user_by_id",
-                                             fmt::format("SELECT {} FROM users WHERE id = $1", kUserColumns),
+                                             kSelectUserById,
                                              {std::string(id)}));
   if (rows.empty()) return Error::NotFound("No such user").WithType("user-not-found");
   return UserFrom(rows[0]);
@@ -202,7 +208,7 @@ Status SqlIdentityStore::UpdatePasswordHash(std::string_view user_id, std::strin
 Result<User> SqlIdentityStore::OnboardSeller(std::string_view user_id, const SellerProfile& p,
                                              const events::Event& event) {
   auto r = db_.Transact("identity.onboard_seller", db::TxMode::kWrite, [&](db::Tx& tx) -> Result<User> {
-    AGORA_ASSIGN_OR_RETURN(User u, FindUserIn(tx, "identity.find_user_by_id", "id", std::string(user_id)));
+    AGORA_ASSIGN_OR_RETURN(User u, FindUserIn(tx, "identity.find_user_by_id", kSelectUserById, std::string(user_id)));
     if (u.HasRole(kRoleSeller)) {
       return Error::FailedPrecondition("The account is a seller already").WithType("already-seller");
     }
@@ -230,12 +236,9 @@ Status SqlIdentityStore::InsertRefreshToken(const RefreshToken& t) {
 
 Result<RefreshToken> SqlIdentityStore::ConsumeRefreshToken(std::string_view hash, int64_t now_ms) {
   return db_.Transact("identity.consume_refresh_token", db::TxMode::kWrite, [&](db::Tx& tx) -> Result<RefreshToken> {
-    const char* lock = tx.dialect() == db::Dialect::kPostgres ? " FOR UPDATE" : "";
-    AGORA_ASSIGN_OR_RETURN(auto rows,
-                           tx.Exec("identity.find_refresh_token_for_update",
-                                   fmt::format("SELECT {} FROM refresh_tokens WHERE token_hash = $1{}", kTokenColumns,
-                                               lock),
-                                   {std::string(hash)}));
+    // SQLite's write transaction (BEGIN IMMEDIATE) already excludes other writers.
+    const char* sql = tx.dialect() == db::Dialect::kPostgres ? kSelectTokenForUpdate : kSelectToken;
+    AGORA_ASSIGN_OR_RETURN(auto rows, tx.Exec("identity.find_refresh_token_for_update", sql, {std::string(hash)}));
     if (rows.empty()) return Error::NotFound("No such refresh token");
     RefreshToken before = TokenFrom(rows[0]);
     if (!before.used_at_ms && !before.revoked_at_ms && before.expires_at_ms > now_ms) {
@@ -249,7 +252,7 @@ Result<RefreshToken> SqlIdentityStore::ConsumeRefreshToken(std::string_view hash
 Result<RefreshToken> SqlIdentityStore::FindRefreshToken(std::string_view hash) {
   AGORA_ASSIGN_OR_RETURN(auto rows,
                          db_.Exec("identity.find_refresh_token",
-                                  fmt::format("SELECT {} FROM refresh_tokens WHERE token_hash = $1", kTokenColumns),
+                                  kSelectToken,
                                   {std::string(hash)}));
   if (rows.empty()) return Error::NotFound("No such refresh token");
   return TokenFrom(rows[0]);
