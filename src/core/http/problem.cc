@@ -54,9 +54,15 @@ int StatusFor(ErrorCode code) { return InfoFor(code).status; }
 Response ProblemFrom(const Error& error) {
   CodeInfo info = InfoFor(error.code);
   std::string_view slug = error.type.empty() ? std::string_view(info.slug) : std::string_view(error.type);
-  // Internal messages may carry implementation detail: never send them out.
-  std::string_view detail = error.code == ErrorCode::kInternal ? "" : std::string_view(error.message);
-  return Build(info.status, slug, info.title, detail, &error.fields);
+  // Internal and unavailable errors carry implementation detail (statement
+  // names, hosts, paths): never send them out. Callers log them.
+  if (error.code == ErrorCode::kInternal) return Build(info.status, slug, info.title, "", &error.fields);
+  if (error.code == ErrorCode::kUnavailable) {
+    Response r = Build(info.status, slug, info.title, "A dependency is unavailable; retry shortly", nullptr);
+    r.headers.Set("Retry-After", "1");
+    return r;
+  }
+  return Build(info.status, slug, info.title, error.message, &error.fields);
 }
 
 Response Problem(int status, std::string_view slug, std::string_view title, std::string_view detail) {

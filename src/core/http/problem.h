@@ -16,7 +16,9 @@ namespace agora::http {
 int StatusFor(ErrorCode code);
 
 // A problem response for an expected error. Uses `error.type` as the slug if
-// set, otherwise one derived from the code.
+// set, otherwise one derived from the code. kInternal and kUnavailable
+// messages stay out of the response (kUnavailable adds Retry-After: 1); log
+// them where the request context is known.
 Response ProblemFrom(const Error& error);
 
 // A problem response raised by the HTTP layer itself (413, 415, 404, 405 ...).

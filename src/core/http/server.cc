@@ -60,6 +60,9 @@ struct Conn {
   Clock::time_point deadline = Clock::time_point::max();
   bool idle = true;
   std::function<void()> close;  // aborts pending I/O
+  // While waiting for the next request under the idle deadline: the read
+  // buffer. Once bytes arrive in it, the sweep switches to the read deadline.
+  const beast::flat_buffer* awaiting_head = nullptr;
 };
 
 // An I/O thread: its own io_context and the connections pinned to it.
@@ -258,6 +261,12 @@ Awaitable<void> Server::Impl::Sweep(Worker& w) {
     if (ec) co_return;
     const auto now = Clock::now();
     for (Conn* c : w.conns) {
+      // A request head that has begun to arrive gets the read timeout, not
+      // what is left of the idle one.
+      if (c->awaiting_head != nullptr && c->awaiting_head->size() > 0) {
+        c->deadline = std::min(c->deadline, now + options.read_timeout);
+        c->awaiting_head = nullptr;
+      }
       if (c->deadline <= now && c->close) c->close();
     }
   }
@@ -382,9 +391,28 @@ Awaitable<void> Server::Impl::Session(Stream& stream, Conn& conn, const std::str
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
-    conn.deadline = Clock::now() + (buffer.size() == 0 ? options.idle_timeout : options.read_timeout);
+    const bool fresh = buffer.size() == 0;
+    conn.deadline = Clock::now() + (fresh ? options.idle_timeout : options.read_timeout);
+    conn.awaiting_head = fresh ? &buffer : nullptr;
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+    conn.awaiting_head = nullptr;
     conn.idle = false;
+    if (!ec) {
+      // RFC 9112 6.3 and 3.2: a request whose body length cannot be known (a
+      // transfer coding other than a final "chunked") or an HTTP/1.1 request
+      // without Host is answered 400 and the connection closed; reading on
+      // would take its body for the next request.
+      const auto& head = parser.get();
+      const bool unknown_length = head.find(bhttp::field::transfer_encoding) != head.end() && !parser.chunked();
+      if (unknown_length || (head.version() >= 11 && head.find(bhttp::field::host) == head.end())) {
+        Response res = EarlyProblem(Problem(400, "bad-request", "Bad request",
+                                            unknown_length ? "The only transfer coding accepted is chunked"
+                                                           : "An HTTP/1.1 request needs a Host header"),
+                                    remote_ip, tls_on);
+        co_await Write(stream, conn, res, 11, false, false);
+        co_return;
+      }
+    }
     if (!ec && !parser.is_done()) {
       if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";

@@ -56,6 +56,19 @@ Response TokensJson(const TokenPair& t) {
                                                  {"refresh_expires_in", t.refresh_expires_in_s}});
 }
 
+// The answer for an error from the service. kUnavailable and kInternal
+// messages come from the database driver or the mailbox (hosts, ports,
+// database names, paths): ProblemFrom keeps them out of the response, and
+// they are logged here with the request id.
+Response ServiceProblem(const Request& req, const Error& error) {
+  if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kInternal) {
+    log::Warn("identity request failed",
+              {{"request_id", req.request_id}, {"route", req.route}, {"code", ErrorCodeName(error.code)},
+               {"error", error.message}});
+  }
+  return http::ProblemFrom(error);
+}
+
 // Parses the body and reads its fields with `read`; any problem becomes a 400.
 template <class F>
 std::optional<Response> ReadBody(const Request& req, F&& read) {
@@ -97,7 +110,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
       return *bad;
     }
     auto user = svc.Register(*email, *password, *name);
-    if (!user.ok()) return http::ProblemFrom(user.error());
+    if (!user.ok()) return ServiceProblem(req, user.error());
     Response res = Response::Json(201, UserJson(svc, *user));
     res.headers.Set("Location", "/v1/me");
     return res;
@@ -114,7 +127,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
     std::chrono::seconds retry_after{0};
     auto tokens = svc.Login(*email, *password, req.remote_ip, &retry_after);
     if (!tokens.ok()) {
-      Response res = http::ProblemFrom(tokens.error());
+      Response res = ServiceProblem(req, tokens.error());
       if (retry_after.count() > 0) res.headers.Set("Retry-After", std::to_string(retry_after.count()));
       return res;
     }
@@ -127,7 +140,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
       return *bad;
     }
     auto tokens = svc.Refresh(*token);
-    return tokens.ok() ? TokensJson(*tokens) : http::ProblemFrom(tokens.error());
+    return tokens.ok() ? TokensJson(*tokens) : ServiceProblem(req, tokens.error());
   }));
 
   app.Add(MakeRoute(Method::kPost, "/v1/auth/logout", Execution::kBlocking, [&svc](Request& req) {
@@ -136,7 +149,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
       return *bad;
     }
     Status s = svc.Logout(*token);
-    return s.ok() ? Response::Empty(204) : http::ProblemFrom(s.error());
+    return s.ok() ? Response::Empty(204) : ServiceProblem(req, s.error());
   }));
 
   app.Add(MakeRoute(Method::kPost, "/v1/auth/email/verify", Execution::kBlocking, [&svc](Request& req) {
@@ -145,12 +158,12 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
       return *bad;
     }
     Status s = svc.VerifyEmail(*token);
-    return s.ok() ? Response::Empty(204) : http::ProblemFrom(s.error());
+    return s.ok() ? Response::Empty(204) : ServiceProblem(req, s.error());
   }));
 
   app.Add(Authed(MakeRoute(Method::kPost, "/v1/auth/email/resend", Execution::kBlocking, [&svc](Request& req) {
     Status s = svc.ResendVerification(req.principal->user_id);
-    return s.ok() ? Response::Empty(202) : http::ProblemFrom(s.error());
+    return s.ok() ? Response::Empty(202) : ServiceProblem(req, s.error());
   })));
 
   app.Add(MakeRoute(Method::kPost, "/v1/auth/password/forgot", Execution::kBlocking, [&svc](Request& req) {
@@ -159,7 +172,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
       return *bad;
     }
     Status s = svc.ForgotPassword(*email);
-    if (!s.ok()) return http::ProblemFrom(s.error());
+    if (!s.ok()) return ServiceProblem(req, s.error());
     // The same answer whether or not the account exists.
     return Response::Json(202, boost::json::object{
                                    {"message", "If an account exists for this email, a reset link is on its way."}});
@@ -174,12 +187,12 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
       return *bad;
     }
     Status s = svc.ResetPassword(*token, *password);
-    return s.ok() ? Response::Empty(204) : http::ProblemFrom(s.error());
+    return s.ok() ? Response::Empty(204) : ServiceProblem(req, s.error());
   }));
 
   app.Add(Authed(MakeRoute(Method::kGet, "/v1/me", read, [&svc](Request& req) {
     auto user = svc.GetUser(req.principal->user_id);
-    return user.ok() ? Response::Json(200, UserJson(svc, *user)) : http::ProblemFrom(user.error());
+    return user.ok() ? Response::Json(200, UserJson(svc, *user)) : ServiceProblem(req, user.error());
   })));
 
   app.Add(Authed(MakeRoute(Method::kPatch, "/v1/me", Execution::kBlocking, [&svc](Request& req) {
@@ -188,7 +201,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
       return *bad;
     }
     auto user = name ? svc.UpdateDisplayName(req.principal->user_id, *name) : svc.GetUser(req.principal->user_id);
-    return user.ok() ? Response::Json(200, UserJson(svc, *user)) : http::ProblemFrom(user.error());
+    return user.ok() ? Response::Json(200, UserJson(svc, *user)) : ServiceProblem(req, user.error());
   })));
 
   app.Add(Authed(MakeRoute(Method::kPost, "/v1/me/seller", Execution::kBlocking,
@@ -209,7 +222,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
                              }
                              auto user = svc.OnboardSeller(req.principal->user_id, *name, {*holder, *iban});
                              return user.ok() ? Response::Json(200, UserJson(svc, *user))
-                                              : http::ProblemFrom(user.error());
+                                              : ServiceProblem(req, user.error());
                            }),
                  {kRoleBuyer}));
 
@@ -225,7 +238,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
                              }
                              auto user = svc.GetUser(id);
                              return user.ok() ? Response::Json(200, UserJson(svc, *user))
-                                              : http::ProblemFrom(user.error());
+                                              : ServiceProblem(req, user.error());
                            }),
                  {kRoleAdmin}));
 
