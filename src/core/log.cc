@@ -124,6 +124,20 @@ void Flush() { TheSink().WriteOut(); }
 void AppendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
+  // Fast path: ids, routes and most paths need no escaping.
+  bool plain = true;
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out.append(s);
+    out.push_back('"');
+    return;
+  }
   for (char ch : s) {
     unsigned char c = static_cast<unsigned char>(ch);
     switch (c) {

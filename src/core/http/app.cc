@@ -248,8 +248,17 @@ void App::Finish(const Request& req, Response& res, std::chrono::nanoseconds ela
     log::AppendJsonString(line, req.path);
     line += ",\"route\":";
     log::AppendJsonString(line, req.route);
-    fmt::format_to(std::back_inserter(line), ",\"status\":{},\"duration_ms\":{:.3f},\"remote_ip\":", res.status,
-                   static_cast<double>(elapsed.count()) / 1e6);
+    const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
+    line += ",\"status\":";
+    line += std::to_string(res.status);
+    line += ",\"duration_ms\":";  // microsecond precision without float formatting
+    line += std::to_string(us / 1000);
+    line += '.';
+    const int64_t frac = us % 1000;
+    line.push_back(static_cast<char>('0' + frac / 100));
+    line.push_back(static_cast<char>('0' + frac / 10 % 10));
+    line.push_back(static_cast<char>('0' + frac % 10));
+    line += ",\"remote_ip\":";
     log::AppendJsonString(line, req.remote_ip);
     if (req.principal) {
       line += ",\"user_id\":";

@@ -30,6 +30,7 @@ class Headers {
   // Replaces every value of `name` with `value`.
   void Set(std::string_view name, std::string value);
   void Add(std::string name, std::string value);
+  void Reserve(size_t n) { items_.reserve(n); }
   bool Has(std::string_view name) const { return Get(name).has_value(); }
   const std::vector<std::pair<std::string, std::string>>& items() const { return items_; }
 

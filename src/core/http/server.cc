@@ -60,6 +60,7 @@ struct Conn {
   Clock::time_point deadline = Clock::time_point::max();
   bool idle = true;
   std::function<void()> close;  // aborts pending I/O
+  std::string head;             // response head, reused across requests
   // While waiting for the next request under the idle deadline: the read
   // buffer. Once bytes arrive in it, the sweep switches to the read deadline.
   const beast::flat_buffer* awaiting_head = nullptr;
@@ -372,8 +373,8 @@ Response Server::Impl::EarlyProblem(Response problem, const std::string& remote_
 template <class Stream>
 Awaitable<bool> Server::Impl::Write(Stream& stream, Conn& conn, const Response& res, unsigned version,
                                     bool keep_alive, bool head_only) {
-  std::string head;
-  head.reserve(512);
+  std::string& head = conn.head;
+  head.clear();
   AppendHead(head, res.status, res.headers, res.body.size(), keep_alive, version);
   std::array<asio::const_buffer, 2> buffers{asio::buffer(head),
                                             head_only ? asio::const_buffer() : asio::buffer(res.body)};
@@ -453,6 +454,7 @@ Awaitable<void> Server::Impl::Session(Stream& stream, Conn& conn, const std::str
     auto qpos = target.find('?');
     auto path = PercentDecode(target.substr(0, qpos), false);
     if (qpos != std::string_view::npos) req.query = std::string(target.substr(qpos + 1));
+    req.headers.Reserve(16);
     for (const auto& f : msg) req.headers.Add(std::string(f.name_string()), std::string(f.value()));
     req.body = std::move(msg.body());
     req.remote_ip = remote_ip;
@@ -468,6 +470,8 @@ Awaitable<void> Server::Impl::Session(Stream& stream, Conn& conn, const std::str
       // (Not a conditional expression: GCC 12 miscompiles co_await inside ?:.)
       if (d.immediate) {
         res = std::move(*d.immediate);
+      } else if (d.route->execution == Execution::kInline) {
+        res = app.Run(*d.route, req);  // no coroutine frame for the common case
       } else {
         res = co_await Execute(*d.route, req);
       }
