@@ -178,11 +178,10 @@ void AppendNow(std::string& out) {
   out += "Z\"";
 }
 
-void WriteLine(Level level, std::string_view json_object) {
+void WriteLine(Level level, std::string json_object) {
   if (!Enabled(level)) return;
-  std::string text(json_object);
-  text.push_back('\n');
-  TheSink().Append(text, level >= Level::kWarn);
+  json_object.push_back('\n');
+  TheSink().Append(json_object, level >= Level::kWarn);
 }
 
 }  // namespace agora::log

@@ -27,7 +27,7 @@ void AppendJsonString(std::string& out, std::string_view s);
 void AppendNow(std::string& out);
 // Writes one prebuilt JSON object line (without the trailing newline), for
 // hot paths such as the access log that format their own lines.
-void WriteLine(Level level, std::string_view json_object);
+void WriteLine(Level level, std::string json_object);
 
 void Write(Level level, std::string_view msg, boost::json::object fields = {});
 inline void Debug(std::string_view msg, boost::json::object fields = {}) { Write(Level::kDebug, msg, std::move(fields)); }

@@ -71,6 +71,12 @@ struct App::RouteStats {
 };
 
 App::App(AppOptions options, metrics::Registry& registry) : options_(std::move(options)), registry_(registry) {
+  fixed_headers_ =
+      "X-Content-Type-Options: nosniff\r\n"
+      "X-Frame-Options: DENY\r\n"
+      "Referrer-Policy: no-referrer\r\n"
+      "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n";
+  fixed_headers_tls_ = fixed_headers_ + "Strict-Transport-Security: max-age=63072000; includeSubDomains\r\n";
   registry_.AddCollector([this](std::string& out) {
     out += "# HELP agora_http_requests_total HTTP requests by route, method and status.\n";
     out += "# TYPE agora_http_requests_total counter\n";
@@ -220,12 +226,7 @@ void App::Finish(const Request& req, Response& res, std::chrono::nanoseconds ela
   auto& h = res.headers;
   h.Add("X-Request-Id", req.request_id);
   h.Add("traceparent", fmt::format("00-{}-{}-01", req.trace_id, req.span_id));
-  h.Add("X-Content-Type-Options", "nosniff");
-  h.Add("X-Frame-Options", "DENY");
-  h.Add("Referrer-Policy", "no-referrer");
-  h.Add("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
   if (!h.Has("Cache-Control")) h.Add("Cache-Control", "no-store");
-  if (req.tls) h.Add("Strict-Transport-Security", "max-age=63072000; includeSubDomains");
   if (!options_.cors_origins.empty()) AddCorsHeaders(req, res);
 
   RouteStats& s = StatsFor(req.matched_route);
@@ -265,7 +266,7 @@ void App::Finish(const Request& req, Response& res, std::chrono::nanoseconds ela
       log::AppendJsonString(line, req.principal->user_id);
     }
     line += "}";
-    log::WriteLine(log::Level::kInfo, line);
+    log::WriteLine(log::Level::kInfo, std::move(line));
   }
 }
 

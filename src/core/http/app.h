@@ -54,6 +54,11 @@ class App {
   Response Run(const Route& route, Request& req);
   void Finish(const Request& req, Response& res, std::chrono::nanoseconds elapsed);
 
+  // Security headers every response carries, pre-rendered as header lines
+  // ("Name: value\r\n..."), for the server to write after the response's
+  // own headers. `tls` adds Strict-Transport-Security.
+  const std::string& FixedHeaders(bool tls) const { return tls ? fixed_headers_tls_ : fixed_headers_; }
+
  private:
   struct RouteStats;
   RouteStats& StatsFor(const Route* route);
@@ -65,6 +70,8 @@ class App {
   Router router_;
   std::shared_ptr<Authenticator> auth_;
   std::vector<std::unique_ptr<RouteStats>> stats_;  // one per route, then one for unmatched
+  std::string fixed_headers_;
+  std::string fixed_headers_tls_;
 };
 
 }  // namespace agora::http

@@ -83,8 +83,8 @@ bool HasLineBreakOrColon(std::string_view s, bool colon) {
   return false;
 }
 
-void AppendHead(std::string& out, int status, const Headers& headers, size_t content_length, bool keep_alive,
-                unsigned version) {
+void AppendHead(std::string& out, int status, const Headers& headers, std::string_view fixed_headers,
+                size_t content_length, bool keep_alive, unsigned version) {
   out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
   out += std::to_string(status);
   out += ' ';
@@ -100,6 +100,7 @@ void AppendHead(std::string& out, int status, const Headers& headers, size_t con
     out += v;
     out += "\r\n";
   }
+  out += fixed_headers;
   out += "Content-Length: ";
   out += std::to_string(content_length);
   out += "\r\n";
@@ -375,7 +376,7 @@ Awaitable<bool> Server::Impl::Write(Stream& stream, Conn& conn, const Response& 
                                     bool keep_alive, bool head_only) {
   std::string& head = conn.head;
   head.clear();
-  AppendHead(head, res.status, res.headers, res.body.size(), keep_alive, version);
+  AppendHead(head, res.status, res.headers, app.FixedHeaders(tls.has_value()), res.body.size(), keep_alive, version);
   std::array<asio::const_buffer, 2> buffers{asio::buffer(head),
                                             head_only ? asio::const_buffer() : asio::buffer(res.body)};
   conn.deadline = Clock::now() + options.write_timeout;
