@@ -63,7 +63,7 @@ struct Request {
   std::string request_id;
   std::string trace_id;    // W3C trace id (32 hex), from `traceparent` or new
   std::string span_id;     // this server's span (16 hex)
-  std::string route;       // matched route pattern ("/v1/users/{id}") or "" if none
+  std::string_view route;  // matched route pattern ("/v1/users/{id}"), owned by the App; "" if none
   const Route* matched_route = nullptr;
   std::vector<std::pair<std::string, std::string>> path_params;
   std::optional<Principal> principal;

@@ -44,7 +44,7 @@ Router::Match Router::Find(Method method, std::string_view path) const {
     if (r.method == Method::kGet) m.allow += ", HEAD";  // HEAD is served wherever GET is
   };
   // Static routes first: one hash lookup for the common case.
-  if (auto it = static_paths_.find(std::string(path)); it != static_paths_.end()) {
+  if (auto it = static_paths_.find(path); it != static_paths_.end()) {
     for (size_t idx : it->second) {
       if (routes_[idx].method == want) {
         m.route = &routes_[idx];

@@ -60,7 +60,11 @@ class Router {
 
   std::vector<Route> routes_;
   std::vector<Compiled> compiled_;
-  std::unordered_map<std::string, std::vector<size_t>> static_paths_;
+  struct PathHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::vector<size_t>, PathHash, std::equal_to<>> static_paths_;
 };
 
 }  // namespace agora::http

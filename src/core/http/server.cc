@@ -365,7 +365,7 @@ Response Server::Impl::EarlyProblem(Response problem, const std::string& remote_
   req.path = "-";
   req.tls = tls_on;
   (void)app.Begin(req);  // assigns request and trace ids; no route is run
-  req.route.clear();
+  req.route = {};
   req.matched_route = nullptr;
   app.Finish(req, problem, std::chrono::nanoseconds(0));
   return problem;

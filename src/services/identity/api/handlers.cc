@@ -63,7 +63,7 @@ Response TokensJson(const TokenPair& t) {
 Response ServiceProblem(const Request& req, const Error& error) {
   if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kInternal) {
     log::Warn("identity request failed",
-              {{"request_id", req.request_id}, {"route", req.route}, {"code", ErrorCodeName(error.code)},
+              {{"request_id", req.request_id}, {"route", std::string(req.route)}, {"code", ErrorCodeName(error.code)},
                {"error", error.message}});
   }
   return http::ProblemFrom(error);
