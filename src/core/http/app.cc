@@ -13,13 +13,21 @@
 namespace agora::http {
 namespace {
 
-// Request and span ids need to be unique, not secret.
+// Request and span ids need to be unique, not secret: a per-thread
+// SplitMix64 sequence seeded from the OS is plenty, and cheap.
+uint64_t NextRandom() {
+  thread_local uint64_t state = std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32);
+  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 std::string RandomHex(size_t bytes) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(bytes * 2, '0');
   for (size_t i = 0; i < bytes; i += 8) {
-    uint64_t v = rng();
+    uint64_t v = NextRandom();
     for (size_t j = 0; j < 8 && i + j < bytes; ++j) {
       out[2 * (i + j)] = kHex[(v >> 4) & 0xf];
       out[2 * (i + j) + 1] = kHex[v & 0xf];
@@ -225,7 +233,14 @@ Response App::Run(const Route& route, Request& req) {
 void App::Finish(const Request& req, Response& res, std::chrono::nanoseconds elapsed) {
   auto& h = res.headers;
   h.Add("X-Request-Id", req.request_id);
-  h.Add("traceparent", fmt::format("00-{}-{}-01", req.trace_id, req.span_id));
+  std::string traceparent;
+  traceparent.reserve(55);
+  traceparent += "00-";
+  traceparent += req.trace_id;
+  traceparent += '-';
+  traceparent += req.span_id;
+  traceparent += "-01";
+  h.Add("traceparent", std::move(traceparent));
   if (!h.Has("Cache-Control")) h.Add("Cache-Control", "no-store");
   if (!options_.cors_origins.empty()) AddCorsHeaders(req, res);
 
