@@ -47,7 +47,8 @@ Result<std::unique_ptr<Module>> Module::Open(const ModuleOptions& options, const
   AGORA_ASSIGN_OR_RETURN(crypto::Aead aead, crypto::Aead::LoadOrCreate(key_dir, clock));
   impl->aead = std::make_shared<crypto::Aead>(std::move(aead));
 
-  impl->store = std::make_unique<SqlIdentityStore>(*impl->db);
+  // The embedded SQLite file has one writer process: this one.
+  impl->store = std::make_unique<SqlIdentityStore>(*impl->db, impl->db->dialect() == db::Dialect::kSqlite);
   impl->mailbox = std::make_unique<FileMailbox>(fs::path(options.data_dir) / "mailbox");
   impl->service = std::make_unique<IdentityService>(options.service, *impl->store, impl->keys, impl->aead,
                                                     *impl->mailbox, clock);

@@ -48,7 +48,8 @@ class IdentityServiceTest : public ::testing::TestWithParam<db::Dialect> {
     db_ = std::move(db::Database::Open(scratch_->options()).value());
     ASSERT_TRUE(db_->Migrate("identity", IdentityMigrations()).ok());
     ASSERT_TRUE(db_->Migrate("identity.events", events::Migrations()).ok());
-    store_ = std::make_unique<SqlIdentityStore>(*db_);
+    // As in production: the user cache is on for the embedded store.
+    store_ = std::make_unique<SqlIdentityStore>(*db_, GetParam() == db::Dialect::kSqlite);
     keys_ = crypto::KeyRing::InMemoryForTest(clock_);
     aead_ = std::make_shared<crypto::Aead>(std::vector<crypto::Aead::Key>{{"k1", crypto::RandomBytes(32)}});
     IdentityOptions options;
@@ -304,6 +305,31 @@ TEST_P(IdentityServiceTest, RolesInTokenFollowOnboarding) {
   auto tokens = service_->Login("ada@example.com", kPassword, "127.0.0.1").value();
   auto claims = keys_->VerifyJwt(tokens.access_token).value();
   EXPECT_EQ(claims.at("roles").as_array().size(), 2u);
+}
+
+TEST_P(IdentityServiceTest, ReadsAfterWritesSeeTheWrites) {
+  User u = MustRegister();
+  EXPECT_EQ(service_->GetUser(u.id)->display_name, "Ada");  // now cached where caching is on
+  ASSERT_TRUE(service_->UpdateDisplayName(u.id, "Ada L.").ok());
+  EXPECT_EQ(service_->GetUser(u.id)->display_name, "Ada L.");
+  ASSERT_TRUE(service_->VerifyEmail(mailer_.Last("verify_email")->token).ok());
+  EXPECT_TRUE(service_->GetUser(u.id)->email_verified_at_ms.has_value());
+  ASSERT_TRUE(service_->OnboardSeller(u.id, "Shop", {"Ada", "GB82WEST12345698765432"}).ok());
+  EXPECT_TRUE(service_->GetUser(u.id)->HasRole("seller"));
+}
+
+TEST_P(IdentityServiceTest, ConcurrentReadsAndWritesNeverLeaveAStaleUser) {
+  User u = MustRegister();
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    while (!stop) (void)service_->GetUser(u.id);
+  });
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(service_->UpdateDisplayName(u.id, "Name " + std::to_string(i)).ok());
+  }
+  stop = true;
+  reader.join();
+  EXPECT_EQ(service_->GetUser(u.id)->display_name, "Name 49");
 }
 
 TEST_P(IdentityServiceTest, CreateAdminHasAdminRole) {

@@ -182,17 +182,37 @@ Result<User> SqlIdentityStore::FindUserByEmail(std::string_view email) {
 }
 
 Result<User> SqlIdentityStore::FindUserById(std::string_view id) {
-  AGORA_ASSIGN_OR_RETURN(auto rows, db_.Exec("identity.find_user_by_id",
-                                             kSelectUserById,
-                                             {std::string(id)}));
+  uint64_t generation = 0;
+  if (cache_users_) {
+    std::lock_guard lock(cache_mu_);
+    if (auto it = user_cache_.find(std::string(id)); it != user_cache_.end()) return it->second;
+    generation = cache_generation_;
+  }
+  AGORA_ASSIGN_OR_RETURN(auto rows, db_.Exec("identity.find_user_by_id", kSelectUserById, {std::string(id)}));
   if (rows.empty()) return Error::NotFound("No such user").WithType("user-not-found");
-  return UserFrom(rows[0]);
+  User user = UserFrom(rows[0]);
+  if (cache_users_) {
+    std::lock_guard lock(cache_mu_);
+    if (generation == cache_generation_) {
+      if (user_cache_.size() >= kUserCacheCapacity) user_cache_.clear();
+      user_cache_.emplace(user.id, user);
+    }
+  }
+  return user;
+}
+
+void SqlIdentityStore::ForgetUser(std::string_view id) {
+  if (!cache_users_) return;
+  std::lock_guard lock(cache_mu_);
+  user_cache_.erase(std::string(id));
+  ++cache_generation_;
 }
 
 Status SqlIdentityStore::UpdateDisplayName(std::string_view user_id, std::string_view name, int64_t now_ms) {
   AGORA_ASSIGN_OR_RETURN(auto rows, db_.Exec("identity.update_display_name",
                                              "UPDATE users SET display_name = $1, updated_at_ms = $2 WHERE id = $3",
                                              {std::string(name), now_ms, std::string(user_id)}));
+  ForgetUser(user_id);
   if (rows.affected == 0) return Error::NotFound("No such user").WithType("user-not-found");
   return Ok();
 }
@@ -201,6 +221,7 @@ Status SqlIdentityStore::UpdatePasswordHash(std::string_view user_id, std::strin
   AGORA_ASSIGN_OR_RETURN(auto rows, db_.Exec("identity.update_password_hash",
                                              "UPDATE users SET password_hash = $1, updated_at_ms = $2 WHERE id = $3",
                                              {std::string(hash), now_ms, std::string(user_id)}));
+  ForgetUser(user_id);
   if (rows.affected == 0) return Error::NotFound("No such user").WithType("user-not-found");
   return Ok();
 }
@@ -222,6 +243,7 @@ Result<User> SqlIdentityStore::OnboardSeller(std::string_view user_id, const Sel
     AGORA_RETURN_IF_ERROR(events::AppendToOutbox(tx, event));
     return u;
   });
+  ForgetUser(user_id);
   if (r.ok() && on_events_) on_events_();
   return r;
 }
@@ -272,7 +294,7 @@ Status SqlIdentityStore::InsertOneTimeToken(const OneTimeToken& token) {
 }
 
 Result<std::string> SqlIdentityStore::VerifyEmailWithToken(std::string_view hash, int64_t now_ms) {
-  return db_.Transact("identity.verify_email", db::TxMode::kWrite, [&](db::Tx& tx) -> Result<std::string> {
+  auto r = db_.Transact("identity.verify_email", db::TxMode::kWrite, [&](db::Tx& tx) -> Result<std::string> {
     AGORA_ASSIGN_OR_RETURN(std::string user_id, ConsumeOneTimeIn(tx, hash, OneTimePurpose::kVerifyEmail, now_ms));
     AGORA_RETURN_IF_ERROR(tx.Exec("identity.mark_email_verified",
                                   "UPDATE users SET email_verified_at_ms = $1, updated_at_ms = $1 WHERE id = $2 "
@@ -280,11 +302,13 @@ Result<std::string> SqlIdentityStore::VerifyEmailWithToken(std::string_view hash
                                   {now_ms, user_id}));
     return user_id;
   });
+  if (r.ok()) ForgetUser(*r);
+  return r;
 }
 
 Result<std::string> SqlIdentityStore::ResetPasswordWithToken(std::string_view hash, std::string_view new_hash,
                                                              int64_t now_ms) {
-  return db_.Transact("identity.reset_password", db::TxMode::kWrite, [&](db::Tx& tx) -> Result<std::string> {
+  auto r = db_.Transact("identity.reset_password", db::TxMode::kWrite, [&](db::Tx& tx) -> Result<std::string> {
     AGORA_ASSIGN_OR_RETURN(std::string user_id, ConsumeOneTimeIn(tx, hash, OneTimePurpose::kResetPassword, now_ms));
     AGORA_RETURN_IF_ERROR(tx.Exec("identity.set_password_hash",
                                   "UPDATE users SET password_hash = $1, updated_at_ms = $2 WHERE id = $3",
@@ -300,6 +324,8 @@ Result<std::string> SqlIdentityStore::ResetPasswordWithToken(std::string_view ha
                                   {now_ms, user_id}));
     return user_id;
   });
+  if (r.ok()) ForgetUser(*r);
+  return r;
 }
 
 Status FileMailbox::Send(const Mail& mail) {

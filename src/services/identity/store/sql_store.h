@@ -3,7 +3,10 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <span>
+#include <unordered_map>
 
 #include "core/db/db.h"
 #include "services/identity/domain/store.h"
@@ -15,7 +18,11 @@ std::span<const db::Migration> IdentityMigrations();
 
 class SqlIdentityStore final : public IdentityStore {
  public:
-  explicit SqlIdentityStore(db::Database& db) : db_(db) {}
+  // `cache_users`: keep users read by id in memory, forgotten on every write
+  // through this store. Coherent only when this process is the database's
+  // sole writer of user rows, as with the embedded SQLite file; leave it off
+  // for a shared PostgreSQL.
+  explicit SqlIdentityStore(db::Database& db, bool cache_users = false) : db_(db), cache_users_(cache_users) {}
 
   Status CreateUser(const User& user, const OneTimeToken* verification, const events::Event& event) override;
   Result<User> FindUserByEmail(std::string_view email) override;
@@ -37,8 +44,19 @@ class SqlIdentityStore final : public IdentityStore {
   void SetOnEventsCommitted(std::function<void()> f) { on_events_ = std::move(f); }
 
  private:
+  void ForgetUser(std::string_view id);
+
   db::Database& db_;
   std::function<void()> on_events_;
+
+  // The user cache. A reader inserts only if no write happened since it
+  // looked (the generation is unchanged), so a row read before a write can
+  // never be cached after it.
+  static constexpr size_t kUserCacheCapacity = 10000;
+  const bool cache_users_;
+  std::mutex cache_mu_;
+  std::unordered_map<std::string, User> user_cache_;  // GUARDED_BY(cache_mu_)
+  uint64_t cache_generation_ = 0;                      // GUARDED_BY(cache_mu_)
 };
 
 // Writes each mail to `dir/<time>-<purpose>-<id>.json` (0600). For
