@@ -15,6 +15,20 @@
 
 namespace {
 
+// Opens the identity service on the configured store for an operator
+// command; prints why not and returns null on failure.
+std::unique_ptr<agora::identity::Module> OpenIdentity(const agora::app::ServeConfig& config) {
+  agora::identity::ModuleOptions options;
+  options.data_dir = config.data_dir;
+  options.database_url = config.database_url;
+  auto module = agora::identity::Module::Open(options, agora::SystemClock::Instance());
+  if (!module.ok()) {
+    std::cerr << "agora: " << module.error().message << "\n";
+    return nullptr;
+  }
+  return std::move(*module);
+}
+
 int AdminCreate(const agora::app::ServeConfig& config, const std::string& email, const std::string& name,
                 bool password_stdin) {
   std::string password;
@@ -26,15 +40,9 @@ int AdminCreate(const agora::app::ServeConfig& config, const std::string& email,
     std::cerr << "agora: give the password on standard input with --password-stdin, or in AGORA_ADMIN_PASSWORD\n";
     return 2;
   }
-  agora::identity::ModuleOptions options;
-  options.data_dir = config.data_dir;
-  options.database_url = config.database_url;
-  auto module = agora::identity::Module::Open(options, agora::SystemClock::Instance());
-  if (!module.ok()) {
-    std::cerr << "agora: " << module.error().message << "\n";
-    return 1;
-  }
-  auto user = (*module)->service().CreateAdmin(email, password, name);
+  auto module = OpenIdentity(config);
+  if (!module) return 1;
+  auto user = module->service().CreateAdmin(email, password, name);
   if (!user.ok()) {
     std::cerr << "agora: cannot create the administrator: " << user.error().message << "\n";
     for (const auto& f : user.error().fields) std::cerr << "  " << f.field << ": " << f.message << "\n";
@@ -45,19 +53,13 @@ int AdminCreate(const agora::app::ServeConfig& config, const std::string& email,
 }
 
 int KeysRotate(const agora::app::ServeConfig& config) {
-  agora::identity::ModuleOptions options;
-  options.data_dir = config.data_dir;
-  options.database_url = config.database_url;
-  auto module = agora::identity::Module::Open(options, agora::SystemClock::Instance());
-  if (!module.ok()) {
-    std::cerr << "agora: " << module.error().message << "\n";
-    return 1;
-  }
-  if (auto s = (*module)->keys()->Rotate(); !s.ok()) {
+  auto module = OpenIdentity(config);
+  if (!module) return 1;
+  if (auto s = module->keys()->Rotate(); !s.ok()) {
     std::cerr << "agora: " << s.error().message << "\n";
     return 1;
   }
-  std::cout << (*module)->keys()->active_kid() << "\n";
+  std::cout << module->keys()->active_kid() << "\n";
   return 0;
 }
 

@@ -111,9 +111,7 @@ Status FieldReader::Finish() {
     }
   }
   if (errors_.empty()) return Ok();
-  std::string msg = errors_.size() == 1 ? fmt::format("Field '{}' {}", errors_[0].field, errors_[0].message)
-                                        : fmt::format("{} fields are invalid", errors_.size());
-  return Error::InvalidArgument(std::move(msg), std::move(errors_)).WithType("validation");
+  return Error::Validation(std::move(errors_));
 }
 
 }  // namespace agora::json

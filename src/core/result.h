@@ -44,6 +44,13 @@ struct Error {
   static Error InvalidArgument(std::string msg, std::vector<FieldError> fields = {}) {
     return {ErrorCode::kInvalidArgument, std::move(msg), "", std::move(fields)};
   }
+  // kInvalidArgument of type "validation" listing every field problem; the
+  // message names the field when there is one.
+  static Error Validation(std::vector<FieldError> fields) {
+    std::string msg = fields.size() == 1 ? "Field '" + fields[0].field + "' " + fields[0].message
+                                         : std::to_string(fields.size()) + " fields are invalid";
+    return {ErrorCode::kInvalidArgument, std::move(msg), "validation", std::move(fields)};
+  }
   static Error Unauthenticated(std::string msg) { return {ErrorCode::kUnauthenticated, std::move(msg), "", {}}; }
   static Error PermissionDenied(std::string msg) { return {ErrorCode::kPermissionDenied, std::move(msg), "", {}}; }
   static Error NotFound(std::string msg) { return {ErrorCode::kNotFound, std::move(msg), "", {}}; }

@@ -96,12 +96,7 @@ Result<User> IdentityService::CreateAccount(std::string_view email, std::string_
   if (auto why = CheckPassword(password, normalized.value_or(std::string(email)), display_name)) {
     errors.push_back({"password", *why});
   }
-  if (!errors.empty()) {
-    return Error::InvalidArgument(errors.size() == 1 ? "Field '" + errors[0].field + "' " + errors[0].message
-                                                     : "Some fields are invalid",
-                                  std::move(errors))
-        .WithType("validation");
-  }
+  if (!errors.empty()) return Error::Validation(std::move(errors));
   AGORA_ASSIGN_OR_RETURN(std::string hash, crypto::HashPassword(password, options_.hash_params));
 
   User user;
@@ -217,9 +212,7 @@ Status IdentityService::Logout(std::string_view refresh_token) {
 Result<User> IdentityService::GetUser(std::string_view user_id) { return store_.FindUserById(user_id); }
 
 Result<User> IdentityService::UpdateDisplayName(std::string_view user_id, std::string_view display_name) {
-  if (auto why = CheckDisplayName(display_name)) {
-    return Error::InvalidArgument("Field 'display_name' " + *why, {{"display_name", *why}}).WithType("validation");
-  }
+  if (auto why = CheckDisplayName(display_name)) return Error::Validation({{"display_name", *why}});
   AGORA_RETURN_IF_ERROR(store_.UpdateDisplayName(user_id, Trim(display_name), clock_.NowMillis()));
   return store_.FindUserById(user_id);
 }
@@ -231,12 +224,7 @@ Result<User> IdentityService::OnboardSeller(std::string_view user_id, std::strin
   std::string holder = Trim(payout.account_holder);
   if (holder.empty() || holder.size() > 70) errors.push_back({"payout.account_holder", "must be 1 to 70 characters long"});
   if (!IsValidIban(payout.iban)) errors.push_back({"payout.iban", "is not a valid IBAN"});
-  if (!errors.empty()) {
-    return Error::InvalidArgument(errors.size() == 1 ? "Field '" + errors[0].field + "' " + errors[0].message
-                                                     : "Some fields are invalid",
-                                  std::move(errors))
-        .WithType("validation");
-  }
+  if (!errors.empty()) return Error::Validation(std::move(errors));
   std::string iban;
   for (char c : payout.iban) {
     if (c != ' ') iban.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
@@ -316,11 +304,7 @@ Status IdentityService::ResendVerification(std::string_view user_id) {
 
 Status IdentityService::ForgotPassword(std::string_view email) {
   auto normalized = NormalizeEmail(email);
-  if (!normalized) {
-    return Error::InvalidArgument("Field 'email' is not a valid email address",
-                                  {{"email", "is not a valid email address"}})
-        .WithType("validation");
-  }
+  if (!normalized) return Error::Validation({{"email", "is not a valid email address"}});
   auto user = store_.FindUserByEmail(*normalized);
   if (!user.ok()) return user.error().code == ErrorCode::kNotFound ? Ok() : Status(std::move(user).error());
   std::string token;
@@ -338,9 +322,7 @@ Status IdentityService::ResetPassword(std::string_view token, std::string_view n
   }
   // The token alone does not name the account, so the context-free rules
   // apply here; the token is consumed only once the password passes.
-  if (auto why = CheckPassword(new_password, "", "")) {
-    return Error::InvalidArgument("Field 'password' " + *why, {{"password", *why}}).WithType("validation");
-  }
+  if (auto why = CheckPassword(new_password, "", "")) return Error::Validation({{"password", *why}});
   AGORA_ASSIGN_OR_RETURN(std::string hash, crypto::HashPassword(new_password, options_.hash_params));
   AGORA_ASSIGN_OR_RETURN(std::string user_id,
                          store_.ResetPasswordWithToken(TokenHash(token), hash, clock_.NowMillis()));
