@@ -182,17 +182,6 @@ App::Dispatch App::Begin(Request& req) {
   req.matched_route = &route;
   req.path_params = std::move(match.params);
 
-  const bool has_body_method =
-      req.method == Method::kPost || req.method == Method::kPut || req.method == Method::kPatch;
-  if (route.json_body && has_body_method && !req.body.empty()) {
-    auto ct = req.headers.Get("Content-Type");
-    if (!ct || !IsJsonContentType(*ct)) {
-      d.immediate = Problem(415, "unsupported-media-type", "Unsupported media type",
-                            "The body must be application/json");
-      return d;
-    }
-  }
-
   if (route.authenticated) {
     auto authz = req.headers.Get("Authorization");
     std::string_view token;
@@ -213,6 +202,18 @@ App::Dispatch App::Begin(Request& req) {
         d.immediate = Problem(403, "permission-denied", "Not allowed", "Your role may not use this endpoint");
         return d;
       }
+    }
+  }
+  // After authentication: a caller without a valid token learns nothing
+  // about what the route accepts.
+  const bool has_body_method =
+      req.method == Method::kPost || req.method == Method::kPut || req.method == Method::kPatch;
+  if (route.json_body && has_body_method && !req.body.empty()) {
+    auto ct = req.headers.Get("Content-Type");
+    if (!ct || !IsJsonContentType(*ct)) {
+      d.immediate = Problem(415, "unsupported-media-type", "Unsupported media type",
+                            "The body must be application/json");
+      return d;
     }
   }
   d.route = &route;

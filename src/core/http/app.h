@@ -1,8 +1,8 @@
 // The gateway pipeline around every handler, free of Beast and Asio.
 //
 // Before the handler (Begin): request id, W3C trace context, CORS preflight,
-// routing (404/405), content type (415), bearer-token authentication (401)
-// and role policy (403). After it (Finish): security and CORS headers,
+// routing (404/405), bearer-token authentication (401), role policy (403)
+// and content type (415). After it (Finish): security and CORS headers,
 // request id and traceparent echo, per-route metrics and the JSON access log.
 // The server calls Begin, runs the route's handler where its Execution says
 // (Run), then Finish. All methods are thread-safe once routes are added.

@@ -95,6 +95,21 @@ TEST_F(AppTest, JsonWithCharsetIsAccepted) {
   EXPECT_EQ(Call(req).status, 200);
 }
 
+TEST_F(AppTest, AuthenticationComesBeforeContentType) {
+  Route guarded;
+  guarded.method = Method::kPost;
+  guarded.pattern = "/v1/guarded";
+  guarded.authenticated = true;
+  guarded.handler = [](Request&) { return Response::Empty(204); };
+  app_.Add(guarded);
+  auto req = Make(Method::kPost, "/v1/guarded");
+  req.body = "a=b";
+  req.headers.Add("Content-Type", "text/plain");
+  EXPECT_EQ(Call(req).status, 401);  // no token: nothing about what the route accepts
+  req.headers.Add("Authorization", "Bearer buyer-token");
+  EXPECT_EQ(Call(req).status, 415);
+}
+
 TEST_F(AppTest, MissingTokenIs401WithChallenge) {
   auto res = Call(Make(Method::kGet, "/v1/me"));
   EXPECT_EQ(res.status, 401);
