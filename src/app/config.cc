@@ -35,6 +35,15 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
   cmd.add_option("--cors-origin", c.cors_origins, "Browser origin allowed to call the API (repeatable, * for any)")
       ->envname("AGORA_CORS_ORIGINS")
       ->delimiter(',');
+  cmd.add_option("--trusted-proxy", c.trusted_proxies,
+                 "IP address of a reverse proxy whose X-Forwarded-For names the client (repeatable)")
+      ->envname("AGORA_TRUSTED_PROXIES")
+      ->delimiter(',')
+      ->check(CLI::ValidIPV4 | CLI::Validator(
+                                   [](std::string& s) {
+                                     return s.find(':') != std::string::npos ? std::string() : std::string("not an IP");
+                                   },
+                                   "IPV6"));
   opt("--max-header-bytes", c.max_header_bytes, "AGORA_MAX_HEADER_BYTES", "Largest request header block (431 above)")
       ->check(CLI::Range(1024, 1024 * 1024));
   opt("--max-body-bytes", c.max_body_bytes, "AGORA_MAX_BODY_BYTES", "Largest request body (413 above)")

@@ -26,6 +26,7 @@ struct ServeConfig {
   std::string tls_key;
   std::string public_url;  // token issuer and links in mails; empty: http(s)://<listen>
   std::vector<std::string> cors_origins;
+  std::vector<std::string> trusted_proxies;
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 1024 * 1024;
   int read_timeout_s = 30;

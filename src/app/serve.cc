@@ -67,7 +67,8 @@ void AddOperationsRoutes(http::App& app, metrics::Registry& metrics, identity::M
 
 // The process's pieces, wired in start-up order.
 struct Wiring {
-  explicit Wiring(const ServeConfig& config) : app(http::AppOptions{config.cors_origins, config.access_log}, metrics) {}
+  explicit Wiring(const ServeConfig& config)
+      : app(http::AppOptions{config.cors_origins, config.access_log, config.trusted_proxies}, metrics) {}
   metrics::Registry metrics;
   http::App app;
   std::unique_ptr<identity::Module> identity;

@@ -325,6 +325,36 @@ class Cors(ProblemAssertions, unittest.TestCase):
                     self.assertEqual(r.status in (200, 204), allowed, r)
 
 
+class ClientAddress(unittest.TestCase):
+    """X-Forwarded-For is believed only from --trusted-proxy peers."""
+
+    def client_ip_logged_for(self, server, request_id, xff):
+        server.request("GET", "/healthz", headers={"X-Request-Id": request_id, "X-Forwarded-For": xff})
+        line = server.wait_for_log(lambda l: l.get("msg") == "request" and l.get("request_id") == request_id,
+                                   what="the access log line")
+        return line["client_ip"]
+
+    def test_the_peer_is_the_client_unless_it_is_a_trusted_proxy(self):
+        with Server() as server:
+            self.assertEqual(self.client_ip_logged_for(server, "xff-untrusted", "198.51.100.7"), "127.0.0.1")
+        with Server("--trusted-proxy", "127.0.0.1") as server:
+            self.assertEqual(self.client_ip_logged_for(server, "xff-trusted", "1.2.3.4, 198.51.100.7"),
+                             "198.51.100.7")
+            self.assertEqual(self.client_ip_logged_for(server, "xff-garbage", "not-an-address"), "127.0.0.1")
+
+    def test_login_throttling_counts_the_forwarded_client(self):
+        with Server("--trusted-proxy", "127.0.0.1", "--login-max-failures", "1") as server:
+            # One account per attempt, so only the per-client count (4 free) grows.
+            def attempt(client):
+                return server.request("POST", "/v1/auth/login",
+                                      {"email": unique_email("spray"), "password": "wrong password!"},
+                                      headers={"X-Forwarded-For": client})
+            statuses = [attempt("198.51.100.7").status for _ in range(6)]
+            self.assertEqual(statuses[:4], [401] * 4)
+            self.assertIn(429, statuses[4:])
+            self.assertEqual(attempt("198.51.100.8").status, 401)  # another client is not throttled
+
+
 class Timeouts(unittest.TestCase):
     def test_idle_keep_alive_connections_are_closed(self):
         with Server("--idle-timeout", "1") as server:

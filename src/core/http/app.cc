@@ -137,8 +137,36 @@ void App::AddCorsHeaders(const Request& req, Response& res) const {
                   "X-Request-Id, traceparent, ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset");
 }
 
+bool App::Trusted(std::string_view ip) const {
+  for (const auto& p : options_.trusted_proxies) {
+    if (p == ip) return true;
+  }
+  return false;
+}
+
+std::string App::ClientIp(const Request& req) const {
+  if (options_.trusted_proxies.empty() || !Trusted(req.remote_ip)) return req.remote_ip;
+  auto xff = req.headers.Get("X-Forwarded-For");
+  if (!xff) return req.remote_ip;
+  // Right to left: each trusted hop appended the address it saw.
+  std::string_view rest = *xff;
+  while (!rest.empty()) {
+    auto comma = rest.rfind(',');
+    std::string_view hop = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
+    while (!hop.empty() && hop.front() == ' ') hop.remove_prefix(1);
+    while (!hop.empty() && hop.back() == ' ') hop.remove_suffix(1);
+    if (hop.empty() || hop.size() > 45 || hop.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) {
+      return req.remote_ip;  // not an address: believe nothing
+    }
+    if (!Trusted(hop)) return std::string(hop);
+  }
+  return req.remote_ip;
+}
+
 App::Dispatch App::Begin(Request& req) {
   Dispatch d;
+  req.client_ip = ClientIp(req);
   if (auto id = req.headers.Get("X-Request-Id"); id && SaneRequestId(*id)) {
     req.request_id = std::string(*id);
   } else {
@@ -275,8 +303,8 @@ void App::Finish(const Request& req, Response& res, std::chrono::nanoseconds ela
     line.push_back(static_cast<char>('0' + frac / 100));
     line.push_back(static_cast<char>('0' + frac / 10 % 10));
     line.push_back(static_cast<char>('0' + frac % 10));
-    line += ",\"remote_ip\":";
-    log::AppendJsonString(line, req.remote_ip);
+    line += ",\"client_ip\":";
+    log::AppendJsonString(line, req.client_ip);
     if (req.principal) {
       line += ",\"user_id\":";
       log::AppendJsonString(line, req.principal->user_id);

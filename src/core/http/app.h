@@ -33,6 +33,9 @@ struct AppOptions {
   // Origins allowed to call the API from a browser ("*" for any); empty: no CORS.
   std::vector<std::string> cors_origins;
   bool access_log = true;
+  // Peers (exact IP addresses, e.g. the nginx in front) whose
+  // X-Forwarded-For is believed. Empty: the header is ignored.
+  std::vector<std::string> trusted_proxies;
 };
 
 class App {
@@ -64,6 +67,8 @@ class App {
   RouteStats& StatsFor(const Route* route);
   void AddCorsHeaders(const Request& req, Response& res) const;
   bool OriginAllowed(std::string_view origin) const;
+  bool Trusted(std::string_view ip) const;
+  std::string ClientIp(const Request& req) const;
 
   AppOptions options_;
   metrics::Registry& registry_;

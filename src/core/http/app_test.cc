@@ -212,3 +212,49 @@ TEST_F(AppTest, MetricsCountRequestsPerRouteAndStatus) {
 
 }  // namespace
 }  // namespace agora::http
+
+namespace agora::http {
+namespace {
+
+class ClientIpTest : public ::testing::Test {
+ protected:
+  ClientIpTest() : app_(AppOptions{{}, false, {"10.0.0.1", "10.0.0.2"}}, registry_) {
+    Route r;
+    r.pattern = "/ip";
+    r.handler = [](Request& req) { return Response::Text(200, req.client_ip); };
+    app_.Add(r);
+  }
+  std::string ClientOf(std::string peer, std::optional<std::string> xff) {
+    Request req;
+    req.method_name = "GET";
+    req.path = "/ip";
+    req.remote_ip = std::move(peer);
+    if (xff) req.headers.Add("X-Forwarded-For", *xff);
+    auto d = app_.Begin(req);
+    return app_.Run(*d.route, req).body;
+  }
+  metrics::Registry registry_;
+  App app_;
+};
+
+TEST_F(ClientIpTest, UntrustedPeerIsTheClientWhateverItClaims) {
+  EXPECT_EQ(ClientOf("203.0.113.9", "198.51.100.1"), "203.0.113.9");
+}
+
+TEST_F(ClientIpTest, TrustedProxyNamesTheClient) {
+  EXPECT_EQ(ClientOf("10.0.0.1", "198.51.100.1"), "198.51.100.1");
+  EXPECT_EQ(ClientOf("10.0.0.1", std::nullopt), "10.0.0.1");
+}
+
+TEST_F(ClientIpTest, ChainsOfTrustedProxiesAreWalkedFromTheRight) {
+  // A forged left-most entry cannot win: the nearest untrusted hop does.
+  EXPECT_EQ(ClientOf("10.0.0.1", "1.2.3.4, 198.51.100.7, 10.0.0.2"), "198.51.100.7");
+}
+
+TEST_F(ClientIpTest, GarbageInTheHeaderIsNotBelieved) {
+  EXPECT_EQ(ClientOf("10.0.0.1", "198.51.100.1, <script>"), "10.0.0.1");
+  EXPECT_EQ(ClientOf("10.0.0.1", ""), "10.0.0.1");
+}
+
+}  // namespace
+}  // namespace agora::http

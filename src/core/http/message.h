@@ -56,7 +56,11 @@ struct Request {
   std::string query;   // raw query string, without '?'
   Headers headers;
   std::string body;
-  std::string remote_ip;
+  std::string remote_ip;  // the TCP peer
+  // The client's address: remote_ip, or, when the peer is a trusted proxy,
+  // the nearest untrusted address in X-Forwarded-For. Set by the pipeline;
+  // use it for per-client limits and logs.
+  std::string client_ip;
   bool tls = false;
 
   // Set by the pipeline.

@@ -125,7 +125,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
       return *bad;
     }
     std::chrono::seconds retry_after{0};
-    auto tokens = svc.Login(*email, *password, req.remote_ip, &retry_after);
+    auto tokens = svc.Login(*email, *password, req.client_ip, &retry_after);
     if (!tokens.ok()) {
       Response res = ServiceProblem(req, tokens.error());
       if (retry_after.count() > 0) res.headers.Set("Retry-After", std::to_string(retry_after.count()));
