@@ -61,6 +61,9 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
       ->check(CLI::Range(1, 256));
   opt("--cpu-threads", c.cpu_threads, "AGORA_CPU_THREADS", "Threads for password hashing (0: one per core but one, at least 1)")
       ->check(CLI::Range(0, 256));
+  opt("--max-pending-jobs", c.max_pending_jobs, "AGORA_MAX_PENDING_JOBS",
+      "Jobs a worker pool may hold, queued or running; beyond it requests get 503 with Retry-After")
+      ->check(CLI::Range(1, 100000));
   opt("--log-level", c.log_level, "AGORA_LOG_LEVEL", "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   opt("--access-log", c.access_log, "AGORA_ACCESS_LOG", "Log every request as a JSON line");

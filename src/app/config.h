@@ -36,6 +36,7 @@ struct ServeConfig {
   int io_threads = 0;
   int blocking_threads = 8;
   int cpu_threads = 0;
+  size_t max_pending_jobs = 256;
   std::string log_level = "info";
   bool access_log = true;
   int access_token_ttl_s = 900;

@@ -139,6 +139,7 @@ int Serve(const ServeConfig& config) {
   server_options.io_threads = config.io_threads;
   server_options.blocking_threads = config.blocking_threads;
   server_options.cpu_threads = config.cpu_threads;
+  server_options.max_pending_jobs = config.max_pending_jobs;
   server_options.tls_cert_file = config.tls_cert;
   server_options.tls_key_file = config.tls_key;
 

@@ -19,7 +19,7 @@ import time
 import unittest
 from pathlib import Path
 
-from tests.http.agora import (HOST, HttpReader, ProblemAssertions, Server, agora_bin, free_port_holder,
+from tests.http.agora import (GOOD_PASSWORD, HOST, HttpReader, ProblemAssertions, Server, agora_bin, free_port_holder,
                               read_http_response, run_agora, unique_email, wait_until)
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -353,6 +353,33 @@ class ClientAddress(unittest.TestCase):
             self.assertEqual(statuses[:4], [401] * 4)
             self.assertIn(429, statuses[4:])
             self.assertEqual(attempt("198.51.100.8").status, 401)  # another client is not throttled
+
+
+class BoundedPools(ProblemAssertions, unittest.TestCase):
+    def test_a_full_cpu_pool_answers_503_and_other_requests_go_on(self):
+        import concurrent.futures
+        with Server("--cpu-threads", "1", "--max-pending-jobs", "2") as server:
+            email = server.register(unique_email("burst")).body["email"]
+
+            def login(_):
+                return server.request("POST", "/v1/auth/login",
+                                      {"email": email, "password": GOOD_PASSWORD})
+            with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+                pending = [pool.submit(login, i) for i in range(12)]
+                started = time.monotonic()
+                health = server.request("GET", "/healthz")
+                health_s = time.monotonic() - started
+                results = [f.result() for f in pending]
+            self.assertEqual(health.status, 200)
+            self.assertLess(health_s, 1.0, "hashing must not stall the I/O threads")
+            busy = [r for r in results if r.status == 503]
+            self.assertTrue(busy, [r.status for r in results])
+            for r in busy:
+                self.assertProblem(r, 503)
+                self.assertEqual(r.body["type"], "/problems/overloaded")
+                self.assertEqual(r.headers.get("Retry-After"), "1")
+            self.assertTrue(all(r.status in (200, 503) for r in results), [r.status for r in results])
+            self.assertTrue(any(r.status == 200 for r in results))
 
 
 class Timeouts(unittest.TestCase):
