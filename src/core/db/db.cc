@@ -231,6 +231,9 @@ struct Database::Impl {
           throw;
         }
         if (result.ok()) {
+          // Only the commit's own failure may send us round again: a
+          // retryable error fn handled earlier says nothing about it.
+          c.ClearRetryableFailure();
           Status committed = c.Commit();
           if (committed.ok()) {
             return Ok();

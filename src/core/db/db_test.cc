@@ -195,6 +195,24 @@ TEST_P(DbTest, ErrorRollsBackAndLeavesNothingWritten) {
   EXPECT_EQ(db_->Stats().in_use, 0);
 }
 
+TEST_P(DbTest, HandledStatementFailureNeverCommitsALostTransactionOnPostgres) {
+  if (sqlite()) {
+    GTEST_SKIP() << "SQLite keeps the transaction after a failed statement";
+  }
+  Run("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+  Run("INSERT INTO t (id) VALUES (1)");
+  // The failed insert aborts the transaction; pretending otherwise must not
+  // report success (PostgreSQL answers the COMMIT with ROLLBACK).
+  Status s = db_->Transact("test.handles", TxMode::kWrite, [](Tx& tx) -> Status {
+    (void)tx.Exec("test.duplicate", "INSERT INTO t (id) VALUES ($1)", {1});
+    (void)tx.Exec("test.other", "INSERT INTO t (id) VALUES ($1)", {2});
+    return Ok();
+  });
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(Count("t"), 1);
+  EXPECT_EQ(db_->Stats().in_use, 0);
+}
+
 TEST_P(DbTest, ExceptionRollsBackAndIsRethrown) {
   Run("CREATE TABLE t (id INTEGER PRIMARY KEY)");
   EXPECT_THROW((void)db_->Transact("test.throws", TxMode::kWrite,
@@ -494,6 +512,14 @@ TEST(DatabaseOpen, UnreachablePostgresIsUnavailableWithoutThePassword) {
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.error().code, ErrorCode::kUnavailable);
   EXPECT_NE(db.error().message.find("PostgreSQL"), std::string::npos) << db.error().message;
+  EXPECT_EQ(db.error().message.find("hunter2"), std::string::npos) << db.error().message;
+}
+
+TEST(DatabaseOpen, MalformedPostgresUrlNeverEchoesThePassword) {
+  Options options;
+  options.url = "postgresql://agora:hunter2%zz@127.0.0.1:1/agora";
+  auto db = Database::Open(options);
+  ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.error().message.find("hunter2"), std::string::npos) << db.error().message;
 }
 

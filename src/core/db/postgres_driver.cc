@@ -193,7 +193,14 @@ class PgConn final : public Conn {
   Status Begin(TxMode mode) override {
     return ExecScript("begin", mode == TxMode::kWrite ? "BEGIN" : "BEGIN READ ONLY");
   }
-  Status Commit() override { return ExecScript("commit", "COMMIT"); }
+  Status Commit() override {
+    // After a failed statement PostgreSQL answers COMMIT with "ROLLBACK":
+    // the transaction is gone, and reporting success would lose its writes.
+    if (PQtransactionStatus(conn_) == PQTRANS_INERROR) {
+      return Error::Internal("commit: the transaction was aborted by an earlier failed statement");
+    }
+    return ExecScript("commit", "COMMIT");
+  }
   void Rollback() override {
     if (PQtransactionStatus(conn_) == PQTRANS_IDLE) {
       return;
@@ -324,6 +331,23 @@ class PgDriver final : public Driver {
     return static_cast<int64_t>(h);
   }
 
+  // libpq may quote parts of the URL in its messages; the password never
+  // goes into ours.
+  std::string WithoutPassword(std::string msg) const {
+    PQconninfoOption* opts = PQconninfoParse(url_.c_str(), nullptr);
+    if (opts == nullptr) return "the database URL is malformed";
+    for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+      if (std::string_view(o->keyword) == "password" && o->val != nullptr && *o->val != '\0') {
+        const std::string secret(o->val);
+        for (size_t at = msg.find(secret); at != std::string::npos; at = msg.find(secret, at)) {
+          msg.replace(at, secret.size(), "***");
+        }
+      }
+    }
+    PQconninfoFree(opts);
+    return msg;
+  }
+
   Result<std::unique_ptr<Conn>> Connect() override {
     // Keywords later in the list win: the URL may override connect_timeout.
     const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
@@ -334,7 +358,7 @@ class PgDriver final : public Driver {
     }
     auto conn = std::make_unique<PgConn>(raw);
     if (PQstatus(raw) != CONNECTION_OK) {
-      return Error::Unavailable("cannot connect to PostgreSQL: " + OneLine(PQerrorMessage(raw)));
+      return Error::Unavailable("cannot connect to PostgreSQL: " + WithoutPassword(OneLine(PQerrorMessage(raw))));
     }
     PQsetNoticeProcessor(raw, IgnoreNotice, nullptr);
     if (!schema_.empty()) {

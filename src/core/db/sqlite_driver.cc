@@ -62,10 +62,16 @@ class SqliteConn final : public Conn {
   Result<Rows> Exec(std::string_view name, std::string_view sql,
                     const std::vector<Value>& params) override {
     AGORA_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(name, sql));
-    Result<Rows> result = Run(name, stmt, params);
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
-    return result;
+    // Reset on every exit, exceptions included: a statement left mid-step
+    // would hold a read transaction open on this pooled connection.
+    struct ResetOnExit {
+      sqlite3_stmt* stmt;
+      ~ResetOnExit() {
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+      }
+    } reset{stmt};
+    return Run(name, stmt, params);
   }
 
   Status ExecScript(std::string_view name, std::string_view sql) override {
@@ -80,7 +86,14 @@ class SqliteConn final : public Conn {
   Status Begin(TxMode mode) override {
     return Simple("begin", mode == TxMode::kWrite ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
   }
-  Status Commit() override { return Simple("commit", "COMMIT"); }
+  Status Commit() override {
+    // SQLite rolls back by itself on some errors (SQLITE_FULL, IOERR, NOMEM);
+    // later statements then ran in autocommit. Do not report a commit.
+    if (sqlite3_get_autocommit(db_) != 0) {
+      return Error::Unavailable("commit: the transaction was rolled back by an earlier error");
+    }
+    return Simple("commit", "COMMIT");
+  }
   void Rollback() override {
     if (sqlite3_get_autocommit(db_) != 0) {
       return;  // SQLite already rolled back (or nothing was open).
