@@ -96,6 +96,10 @@ struct InProcessBusOptions {
   // retry_initial, doubles per failure, at most retry_max.
   std::chrono::milliseconds retry_initial{50};
   std::chrono::milliseconds retry_max{5000};
+  // Events one consumer may have waiting. When a matching consumer is full,
+  // Publish refuses with kUnavailable and delivers to nobody, so the outbox
+  // keeps the row (the durable buffer) and the relay tries again later.
+  size_t max_queue = 10000;
 };
 
 // A queue and a worker thread per consumer. Events are held in memory only:

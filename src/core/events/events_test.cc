@@ -104,6 +104,24 @@ TEST(InProcessBus, DeliversByPrefixInPublishOrder) {
   EXPECT_EQ(after.error().code, ErrorCode::kUnavailable);
 }
 
+TEST(InProcessBus, AFullConsumerRefusesNewEventsForEveryone) {
+  // Before Start() nothing drains, so the queue fills deterministically.
+  auto bus = NewInProcessBus({.retry_initial = 1ms, .retry_max = 5ms, .max_queue = 2});
+  Recorder slow, other;
+  bus->Subscribe("test.slow", "catalog.", slow.handler());
+  bus->Subscribe("test.other", "", other.handler());
+  ASSERT_TRUE(bus->Publish(MakeEvent("catalog.a")).ok());
+  ASSERT_TRUE(bus->Publish(MakeEvent("catalog.b")).ok());
+  Status full = bus->Publish(MakeEvent("catalog.c"));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().code, ErrorCode::kUnavailable);
+  bus->Start();
+  // The refused event reached nobody: the outbox will offer it again.
+  EXPECT_EQ(Types(other.WaitFor(2)), (std::vector<std::string>{"catalog.a", "catalog.b"}));
+  EXPECT_EQ(Types(slow.WaitFor(2)), (std::vector<std::string>{"catalog.a", "catalog.b"}));
+  bus->Stop();
+}
+
 TEST(InProcessBus, FailingHandlerIsRetriedWithoutBlockingOthers) {
   auto bus = NewInProcessBus({.retry_initial = 1ms, .retry_max = 20ms});
   std::atomic<bool> healthy{false};

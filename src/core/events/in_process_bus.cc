@@ -26,6 +26,17 @@ class InProcessBus final : public Bus {
     if (stopping_) {
       return Error::Unavailable("the event bus is stopped");
     }
+    // Consumers only drain their queues, so a size seen here can only shrink
+    // before the push below (Publish holds mu_).
+    for (auto& c : consumers_) {
+      if (event.type.compare(0, c->prefix.size(), c->prefix) != 0) {
+        continue;
+      }
+      std::lock_guard qlock(c->mu);
+      if (c->queue.size() >= options_.max_queue) {
+        return Error::Unavailable("event consumer '" + c->name + "' is full");
+      }
+    }
     for (auto& c : consumers_) {
       if (event.type.compare(0, c->prefix.size(), c->prefix) != 0) {
         continue;
