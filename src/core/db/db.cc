@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +35,14 @@ namespace {
   std::abort();
 }
 
+// The double as an int64 if it is integral and in range (no truncation).
+std::optional<int64_t> ExactInt(double d) {
+  if (!(d >= -9.2233720368547758e18 && d < 9.2233720368547758e18) || d != std::trunc(d)) {
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(d);
+}
+
 std::optional<int64_t> ParseInt(std::string_view s) {
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -43,7 +52,7 @@ std::optional<int64_t> ParseInt(std::string_view s) {
   double d = 0;
   auto [q, ec2] = std::from_chars(s.data(), s.data() + s.size(), d);
   if (ec2 == std::errc() && q == s.data() + s.size()) {
-    return static_cast<int64_t>(d);  // NUMERIC such as "42.0"
+    return ExactInt(d);  // NUMERIC such as "42.0"; "12.50" is not an integer
   }
   return std::nullopt;
 }
@@ -62,7 +71,10 @@ bool Row::IsNull(size_t i) const { return std::holds_alternative<std::nullptr_t>
 int64_t Row::Int(size_t i) const {
   const Value& v = Get(i);
   if (const auto* n = std::get_if<int64_t>(&v)) return *n;
-  if (const auto* d = std::get_if<double>(&v)) return static_cast<int64_t>(*d);
+  if (const auto* d = std::get_if<double>(&v)) {
+    if (auto n = ExactInt(*d)) return *n;
+    Die("Int() of a fractional or out-of-range number", i);
+  }
   if (std::holds_alternative<std::nullptr_t>(v)) return 0;
   if (const auto* s = std::get_if<std::string>(&v)) {
     if (auto n = ParseInt(*s)) return *n;

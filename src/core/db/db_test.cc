@@ -576,5 +576,13 @@ TEST(Row, ConvertsTextAsPostgresSendsIt) {
   EXPECT_DEATH((void)row.Int(99), "out of range");
 }
 
+TEST(Row, IntRefusesToTruncateAFraction) {
+  Row row({std::string("12.50"), 2.5, std::string("1e30")});
+  EXPECT_DEATH((void)row.Int(0), "not a number");
+  EXPECT_DEATH((void)row.Int(1), "fractional");
+  EXPECT_DEATH((void)row.Int(2), "not a number");
+  EXPECT_EQ(row.Double(0), 12.5);
+}
+
 }  // namespace
 }  // namespace agora::db
