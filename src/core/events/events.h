@@ -144,6 +144,9 @@ class OutboxRelay {
   std::condition_variable cv_;
   bool notified_ = false;  // GUARDED_BY(mu_)
   bool stopping_ = false;  // GUARDED_BY(mu_)
+  // Set by Stop(): relay passes end at this steady-clock time (ns since its
+  // epoch), so a large backlog cannot hold shutdown past the flush budget.
+  std::atomic<int64_t> stop_deadline_ns_{INT64_MAX};
   std::thread thread_;
   std::atomic<int64_t> pending_{0};
   int64_t failures_logged_ = 0;  // GUARDED_BY(relay_mu_)

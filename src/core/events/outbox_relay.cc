@@ -40,13 +40,14 @@ void OutboxRelay::Stop() {
     }
     stopping_ = true;
   }
+  const auto deadline = std::chrono::steady_clock::now() + kStopFlushBudget;
+  stop_deadline_ns_ = deadline.time_since_epoch().count();
   cv_.notify_all();
   if (!thread_.joinable()) {
     return;  // never started: nothing to flush on its behalf
   }
   thread_.join();
   // Flush what committed before Stop(), within the budget.
-  auto deadline = std::chrono::steady_clock::now() + kStopFlushBudget;
   while (std::chrono::steady_clock::now() < deadline) {
     auto r = RelayOnce();
     if (!r.ok() || *r == 0 || pending() == 0) {
@@ -123,6 +124,9 @@ Result<int> OutboxRelay::RelayOnce() {
     }
     if (!failure.ok() || static_cast<int>(batch->size()) < kBatch) {
       break;
+    }
+    if (std::chrono::steady_clock::now().time_since_epoch().count() >= stop_deadline_ns_.load()) {
+      break;  // stopping, and the flush budget is spent
     }
   }
   auto count = db_.Exec("events.outbox_count_pending",
