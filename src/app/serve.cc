@@ -36,33 +36,20 @@ bool ServicesValid(const std::string& list, std::string& bad) {
 }
 
 void AddOperationsRoutes(http::App& app, metrics::Registry& metrics, identity::Module& identity) {
-  http::Route health;
-  health.method = http::Method::kGet;
-  health.pattern = "/healthz";
-  health.execution = http::Execution::kInline;
-  health.handler = [](http::Request&) { return http::Response::Text(200, R"({"status":"ok"})", "application/json"); };
-  app.Add(health);
-
-  http::Route ready;
-  ready.method = http::Method::kGet;
-  ready.pattern = "/readyz";
-  ready.execution = http::Execution::kBlocking;
-  ready.handler = [&identity](http::Request&) {
+  using http::Execution;
+  using http::Method;
+  app.Add(http::MakeRoute(Method::kGet, "/healthz", Execution::kInline, [](http::Request&) {
+    return http::Response::Text(200, R"({"status":"ok"})", "application/json");
+  }));
+  app.Add(http::MakeRoute(Method::kGet, "/readyz", Execution::kBlocking, [&identity](http::Request&) {
     Status db = identity.Ready();
     boost::json::object checks{{"identity.database", db.ok() ? "ok" : "unavailable"}};
     return http::Response::Json(db.ok() ? 200 : 503,
                                 boost::json::object{{"status", db.ok() ? "ready" : "not ready"}, {"checks", checks}});
-  };
-  app.Add(ready);
-
-  http::Route prom;
-  prom.method = http::Method::kGet;
-  prom.pattern = "/metrics";
-  prom.execution = http::Execution::kInline;
-  prom.handler = [&metrics](http::Request&) {
+  }));
+  app.Add(http::MakeRoute(Method::kGet, "/metrics", Execution::kInline, [&metrics](http::Request&) {
     return http::Response::Text(200, metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
-  };
-  app.Add(prom);
+  }));
 }
 
 // The process's pieces, wired in start-up order.

@@ -4,6 +4,15 @@
 
 namespace agora::http {
 
+Route MakeRoute(Method method, std::string pattern, Execution execution, Handler handler) {
+  Route r;
+  r.method = method;
+  r.pattern = std::move(pattern);
+  r.execution = execution;
+  r.handler = std::move(handler);
+  return r;
+}
+
 std::vector<std::string_view> Router::Split(std::string_view path) {
   std::vector<std::string_view> out;
   size_t i = 0;

@@ -37,6 +37,9 @@ struct Route {
   std::string summary;  // one line, for logs and docs
 };
 
+// A public route: `method pattern`, run where `execution` says.
+Route MakeRoute(Method method, std::string pattern, Execution execution, Handler handler);
+
 class Router {
  public:
   void Add(Route route);

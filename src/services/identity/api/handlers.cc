@@ -12,6 +12,7 @@ namespace agora::identity {
 namespace {
 
 using http::Execution;
+using http::MakeRoute;
 using http::Method;
 using http::Request;
 using http::Response;
@@ -78,15 +79,6 @@ std::optional<Response> ReadBody(const Request& req, F&& read) {
   read(r);
   if (Status s = r.Finish(); !s.ok()) return http::ProblemFrom(s.error());
   return std::nullopt;
-}
-
-http::Route MakeRoute(Method m, std::string pattern, Execution e, http::Handler h) {
-  http::Route r;
-  r.method = m;
-  r.pattern = std::move(pattern);
-  r.execution = e;
-  r.handler = std::move(h);
-  return r;
 }
 
 http::Route Authed(http::Route r, std::vector<std::string> roles = {}) {
