@@ -1,5 +1,8 @@
 #include "app/config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <CLI/CLI.hpp>
 
 namespace agora::app {
@@ -39,11 +42,13 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
                  "IP address of a reverse proxy whose X-Forwarded-For names the client (repeatable)")
       ->envname("AGORA_TRUSTED_PROXIES")
       ->delimiter(',')
-      ->check(CLI::ValidIPV4 | CLI::Validator(
-                                   [](std::string& s) {
-                                     return s.find(':') != std::string::npos ? std::string() : std::string("not an IP");
-                                   },
-                                   "IPV6"));
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            unsigned char buf[sizeof(in6_addr)];
+            const bool ip = inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+            return ip ? std::string() : "'" + s + "' is not an IP address";
+          },
+          "IP"));
   opt("--max-header-bytes", c.max_header_bytes, "AGORA_MAX_HEADER_BYTES", "Largest request header block (431 above)")
       ->check(CLI::Range(1024, 1024 * 1024));
   opt("--max-body-bytes", c.max_body_bytes, "AGORA_MAX_BODY_BYTES", "Largest request body (413 above)")

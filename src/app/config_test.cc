@@ -79,6 +79,13 @@ TEST_F(ConfigTest, MissingFileIsRefused) {
   EXPECT_FALSE(Parse({"--config", "/nonexistent/agora.toml"}).ok());
 }
 
+TEST_F(ConfigTest, TrustedProxiesMustBeIpAddresses) {
+  ASSERT_TRUE(Parse({"--trusted-proxy", "127.0.0.1", "--trusted-proxy", "::1"}).ok());
+  EXPECT_EQ(config_.trusted_proxies, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  EXPECT_THROW((void)Parse({"--trusted-proxy", "a:b"}), CLI::ValidationError);
+  EXPECT_THROW((void)Parse({"--trusted-proxy", "proxy.local"}), CLI::ValidationError);
+}
+
 TEST(SplitHostPort, AcceptsHostAndPortOnly) {
   std::string host;
   uint16_t port = 0;
