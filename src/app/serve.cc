@@ -3,12 +3,17 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <functional>
+
 #include "core/clock.h"
 #include "core/events/events.h"
 #include "core/http/problem.h"
 #include "core/http/server.h"
 #include "core/log.h"
 #include "services/gateway/jwt_authenticator.h"
+#include "core/crypto/cursor.h"
+#include "services/catalog/module.h"
 #include "services/identity/module.h"
 
 namespace agora::app {
@@ -16,7 +21,7 @@ namespace {
 
 // The services this build has, in start-up order. The gateway is always on:
 // it is the process's HTTP front door.
-constexpr const char* kServices[] = {"identity"};
+constexpr const char* kServices[] = {"identity", "catalog"};
 
 bool ServicesValid(const std::string& list, std::string& bad) {
   if (list == "all") return true;
@@ -35,17 +40,28 @@ bool ServicesValid(const std::string& list, std::string& bad) {
   return true;
 }
 
-void AddOperationsRoutes(http::App& app, metrics::Registry& metrics, identity::Module& identity) {
+// A service's readiness check, named for /readyz.
+struct ReadyCheck {
+  std::string name;
+  std::function<Status()> check;
+};
+
+void AddOperationsRoutes(http::App& app, metrics::Registry& metrics, std::vector<ReadyCheck> checks) {
   using http::Execution;
   using http::Method;
   app.Add(http::MakeRoute(Method::kGet, "/healthz", Execution::kInline, [](http::Request&) {
     return http::Response::Text(200, R"({"status":"ok"})", "application/json");
   }));
-  app.Add(http::MakeRoute(Method::kGet, "/readyz", Execution::kBlocking, [&identity](http::Request&) {
-    Status db = identity.Ready();
-    boost::json::object checks{{"identity.database", db.ok() ? "ok" : "unavailable"}};
-    return http::Response::Json(db.ok() ? 200 : 503,
-                                boost::json::object{{"status", db.ok() ? "ready" : "not ready"}, {"checks", checks}});
+  app.Add(http::MakeRoute(Method::kGet, "/readyz", Execution::kBlocking, [checks = std::move(checks)](http::Request&) {
+    boost::json::object results;
+    bool ready = true;
+    for (const auto& c : checks) {
+      const bool ok = c.check().ok();
+      ready = ready && ok;
+      results[c.name] = ok ? "ok" : "unavailable";
+    }
+    return http::Response::Json(ready ? 200 : 503,
+                                boost::json::object{{"status", ready ? "ready" : "not ready"}, {"checks", results}});
   }));
   app.Add(http::MakeRoute(Method::kGet, "/metrics", Execution::kInline, [&metrics](http::Request&) {
     return http::Response::Text(200, metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
@@ -59,6 +75,8 @@ struct Wiring {
   metrics::Registry metrics;
   http::App app;
   std::unique_ptr<identity::Module> identity;
+  std::unique_ptr<crypto::CursorCodec> cursors;
+  std::unique_ptr<catalog::Module> catalog;
 };
 
 // Opens the services and adds their routes, the token check and the
@@ -81,7 +99,22 @@ Status WireServices(Wiring& w, const ServeConfig& config, const std::string& iss
   w.identity->AddRoutes(w.app);
   w.app.SetAuthenticator(std::make_shared<gateway::JwtAuthenticator>(w.identity->keys(), issuer,
                                                                      identity_options.service.audience, clock));
-  AddOperationsRoutes(w.app, w.metrics, *w.identity);
+
+  auto cursors = crypto::CursorCodec::LoadOrCreate(std::filesystem::path(config.data_dir) / "keys");
+  if (!cursors.ok()) return Error::Unavailable("cannot load the cursor key: " + cursors.error().message);
+  w.cursors = std::make_unique<crypto::CursorCodec>(std::move(*cursors));
+
+  catalog::ModuleOptions catalog_options;
+  catalog_options.data_dir = config.data_dir;
+  catalog_options.database_url = config.database_url;
+  auto catalog = catalog::Module::Open(catalog_options, clock);
+  if (!catalog.ok()) return Error::Unavailable("cannot start the catalog service: " + catalog.error().message);
+  w.catalog = std::move(*catalog);
+  w.catalog->AddRoutes(w.app, *w.cursors);
+
+  AddOperationsRoutes(w.app, w.metrics,
+                      {{"identity.database", [m = w.identity.get()] { return m->Ready(); }},
+                       {"catalog.database", [m = w.catalog.get()] { return m->Ready(); }}});
   return Ok();
 }
 
@@ -159,12 +192,14 @@ int Serve(const ServeConfig& config) {
   auto bus = events::NewInProcessBus();
   bus->Start();
   w.identity->Start(*bus, w.metrics);
+  w.catalog->Start(*bus, w.metrics);
   log::Info("listening", {{"address", fmt::format("{}:{}", server_options.host, server.port())},
                           {"port", server.port()},
                           {"tls", tls},
                           {"data_dir", config.data_dir},
                           {"database", config.database_url.empty() ? "sqlite" : "postgresql"}});
   server.Run();
+  w.catalog->Stop();
   w.identity->Stop();
   bus->Stop();
   log::Info("stopped");

@@ -32,7 +32,7 @@ const boost::json::value* FieldReader::Take(std::string_view key, bool required)
   seen_.emplace(key);
   const boost::json::value* v = obj_.if_contains(key);
   if (v == nullptr || v->is_null()) {
-    if (required) errors_.push_back({std::string(key), "is required"});
+    if (required) errors_.push_back({Name(key), "is required"});
     return nullptr;
   }
   return v;
@@ -43,18 +43,18 @@ std::optional<std::string> FieldReader::String(std::string_view key, bool requir
   const auto* v = Take(key, required);
   if (v == nullptr) return std::nullopt;
   if (!v->is_string()) {
-    errors_.push_back({std::string(key), "must be a string"});
+    errors_.push_back({Name(key), "must be a string"});
     return std::nullopt;
   }
   std::string s(v->as_string());
   size_t len = Utf8Length(s);
   if (len < min_len || len > max_len) {
-    errors_.push_back({std::string(key), fmt::format("must be {} to {} characters long", min_len, max_len)});
+    errors_.push_back({Name(key), fmt::format("must be {} to {} characters long", min_len, max_len)});
     return std::nullopt;
   }
   for (unsigned char c : s) {
     if (c < 0x20 || c == 0x7f) {
-      errors_.push_back({std::string(key), "must not contain control characters"});
+      errors_.push_back({Name(key), "must not contain control characters"});
       return std::nullopt;
     }
   }
@@ -70,11 +70,11 @@ std::optional<int64_t> FieldReader::Int(std::string_view key, bool required, int
   } else if (v->is_uint64() && v->as_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
     n = static_cast<int64_t>(v->as_uint64());
   } else {
-    errors_.push_back({std::string(key), "must be an integer"});
+    errors_.push_back({Name(key), "must be an integer"});
     return std::nullopt;
   }
   if (n < min || n > max) {
-    errors_.push_back({std::string(key), fmt::format("must be between {} and {}", min, max)});
+    errors_.push_back({Name(key), fmt::format("must be between {} and {}", min, max)});
     return std::nullopt;
   }
   return n;
@@ -84,30 +84,54 @@ std::optional<bool> FieldReader::Bool(std::string_view key, bool required) {
   const auto* v = Take(key, required);
   if (v == nullptr) return std::nullopt;
   if (!v->is_bool()) {
-    errors_.push_back({std::string(key), "must be true or false"});
+    errors_.push_back({Name(key), "must be true or false"});
     return std::nullopt;
   }
   return v->as_bool();
+}
+
+const boost::json::array* FieldReader::Array(std::string_view key, bool required, size_t max_items) {
+  const auto* v = Take(key, required);
+  if (v == nullptr) return nullptr;
+  if (!v->is_array()) {
+    errors_.push_back({Name(key), "must be an array"});
+    return nullptr;
+  }
+  if (v->as_array().size() > max_items) {
+    errors_.push_back({Name(key), fmt::format("must have at most {} items", max_items)});
+    return nullptr;
+  }
+  return &v->as_array();
+}
+
+std::string FieldReader::Name(std::string_view key) const { return prefix_ + std::string(key); }
+
+void FieldReader::FinishInto(FieldReader& parent) {
+  for (const auto& kv : obj_) {
+    if (!seen_.contains(std::string_view(kv.key()))) errors_.push_back({Name(kv.key()), "is not a known field"});
+  }
+  for (auto& e : errors_) parent.errors_.push_back(std::move(e));
+  errors_.clear();
 }
 
 const boost::json::object* FieldReader::Object(std::string_view key, bool required) {
   const auto* v = Take(key, required);
   if (v == nullptr) return nullptr;
   if (!v->is_object()) {
-    errors_.push_back({std::string(key), "must be an object"});
+    errors_.push_back({Name(key), "must be an object"});
     return nullptr;
   }
   return &v->as_object();
 }
 
 void FieldReader::AddError(std::string field, std::string message) {
-  errors_.push_back({std::move(field), std::move(message)});
+  errors_.push_back({prefix_ + field, std::move(message)});
 }
 
 Status FieldReader::Finish() {
   for (const auto& kv : obj_) {
     if (!seen_.contains(std::string_view(kv.key()))) {
-      errors_.push_back({std::string(kv.key()), "is not a known field"});
+      errors_.push_back({Name(kv.key()), "is not a known field"});
     }
   }
   if (errors_.empty()) return Ok();

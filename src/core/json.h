@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
 #include "core/result.h"
@@ -28,6 +29,9 @@ size_t Utf8Length(std::string_view s);
 class FieldReader {
  public:
   explicit FieldReader(const boost::json::object& obj) : obj_(obj) {}
+  // A reader for a nested object: every field it reports is named
+  // `prefix` + key ("price." + "amount").
+  FieldReader(const boost::json::object& obj, std::string prefix) : obj_(obj), prefix_(std::move(prefix)) {}
 
   // A string of min..max code points; nullopt if absent (an error if required) or invalid.
   std::optional<std::string> String(std::string_view key, bool required, size_t min_len, size_t max_len);
@@ -36,17 +40,25 @@ class FieldReader {
   // The object under `key`, or nullptr (an error if required or not an object).
   const boost::json::object* Object(std::string_view key, bool required);
 
+  // The array under `key` with at most `max_items` items, or nullptr (an
+  // error if required, not an array, or too long).
+  const boost::json::array* Array(std::string_view key, bool required, size_t max_items);
+
   // Records a problem with `field` found by the caller's own checks.
   void AddError(std::string field, std::string message);
   bool has_errors() const { return !errors_.empty(); }
 
   // kInvalidArgument listing every problem, unknown fields included; Ok otherwise.
   Status Finish();
+  // For a nested reader: moves its problems, unknown fields included, to `parent`.
+  void FinishInto(FieldReader& parent);
 
  private:
   const boost::json::value* Take(std::string_view key, bool required);
+  std::string Name(std::string_view key) const;
 
   const boost::json::object& obj_;
+  std::string prefix_;
   std::set<std::string, std::less<>> seen_;
   std::vector<FieldError> errors_;
 };

@@ -137,4 +137,24 @@ Result<bool> ClaimInbox(db::Tx& tx, std::string_view consumer, std::string_view 
   return r.affected == 1;
 }
 
+Result<std::vector<Event>> ReadOutbox(db::Database& db, int64_t after_seq, int limit) {
+  AGORA_ASSIGN_OR_RETURN(db::Rows rows,
+                         db.Exec("events.outbox_read",
+                                 "SELECT seq, id, type, source, payload, occurred_at_ms FROM outbox_events "
+                                 "WHERE seq > $1 ORDER BY seq LIMIT $2",
+                                 {after_seq, int64_t{limit}}));
+  std::vector<Event> out;
+  out.reserve(rows.size());
+  for (const db::Row& row : rows) {
+    out.push_back(Event{row.Text(1), row.Text(2), row.Text(3), row.Text(4), row.Int(5), row.Int(0)});
+  }
+  return out;
+}
+
+Result<int64_t> LastOutboxSeq(db::Database& db) {
+  AGORA_ASSIGN_OR_RETURN(db::Rows rows,
+                         db.Exec("events.outbox_last_seq", "SELECT COALESCE(MAX(seq), 0) FROM outbox_events"));
+  return rows.empty() ? int64_t{0} : rows[0].Int(0);
+}
+
 }  // namespace agora::events

@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "core/db/db.h"
 #include "core/result.h"
@@ -43,6 +44,11 @@ struct Event {
   std::string source;      // the publishing service ("identity")
   std::string payload;     // JSON text
   int64_t occurred_at_ms = 0;  // Unix epoch milliseconds
+  // The publisher's outbox sequence, set by the relay (and by readers of the
+  // outbox); 0 before the event is in an outbox. Increases in outbox order
+  // within one publisher, so a consumer can record how far it has applied
+  // and catch up from the outbox after a crash.
+  int64_t seq = 0;
 };
 
 // "evt_" + 26 characters: the millisecond timestamp then 80 random bits, in
@@ -65,6 +71,14 @@ std::span<const db::Migration> Migrations();
 // the claim, and a redelivery is handled again.
 [[nodiscard]] Result<bool> ClaimInbox(db::Tx& tx, std::string_view consumer,
                                       std::string_view event_id);
+
+// Committed outbox rows with seq > `after_seq`, published or not, in seq
+// order, at most `limit`, each with `seq` set. For consumers catching up
+// after a crash (the in-process bus holds events in memory only). Outbox
+// rows are kept after publishing, so the history is complete.
+[[nodiscard]] Result<std::vector<Event>> ReadOutbox(db::Database& db, int64_t after_seq, int limit);
+// The highest outbox seq (0 when the outbox is empty).
+[[nodiscard]] Result<int64_t> LastOutboxSeq(db::Database& db);
 
 using Handler = std::function<Status(const Event&)>;
 

@@ -96,7 +96,7 @@ Result<int> OutboxRelay::RelayOnce() {
     }
     std::vector<int64_t> published;
     for (const db::Row& row : *batch) {
-      Event e{row.Text(1), row.Text(2), row.Text(3), row.Text(4), row.Int(5)};
+      Event e{row.Text(1), row.Text(2), row.Text(3), row.Text(4), row.Int(5), row.Int(0)};
       if (Status s = bus_.Publish(e); !s.ok()) {
         failure = std::move(s);
         break;

@@ -210,8 +210,9 @@ App::Dispatch App::Begin(Request& req) {
   req.matched_route = &route;
   req.path_params = std::move(match.params);
 
-  if (route.authenticated) {
-    auto authz = req.headers.Get("Authorization");
+  auto authz = route.authenticated || route.optional_authentication ? req.headers.Get("Authorization")
+                                                                     : std::optional<std::string_view>();
+  if (route.authenticated || (authz && auth_)) {
     std::string_view token;
     if (authz && authz->size() > 7 && IEquals(authz->substr(0, 7), "Bearer ")) token = authz->substr(7);
     Result<Principal> p = token.empty() || !auth_ ? Result<Principal>(Error::Unauthenticated("A bearer token is required"))

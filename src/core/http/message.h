@@ -90,6 +90,10 @@ struct Response {
   static Response Text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
 };
 
+// The query string as (name, value) pairs in order, percent-decoded ('+' is
+// a space); nullopt when an escape is malformed. "a&b=" gives ("a",""), ("b","").
+std::optional<std::vector<std::pair<std::string, std::string>>> ParseQuery(std::string_view query);
+
 // Decodes %XX and (when `plus_is_space`) '+'; nullopt on a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space);
 

@@ -51,8 +51,15 @@ Response Build(int status, std::string_view slug, std::string_view title, std::s
 
 int StatusFor(ErrorCode code) { return InfoFor(code).status; }
 
-Response ProblemFrom(const Error& error) {
+Response ProblemFrom(const Error& error) { return ProblemFrom(error, InfoFor(error.code).status); }
+
+Response ProblemFrom(const Error& error, int status) {
   CodeInfo info = InfoFor(error.code);
+  if (status != info.status) {
+    info.status = status;
+    if (status == 412) info.title = "Precondition failed";
+    if (status == 428) info.title = "Precondition required";
+  }
   std::string_view slug = error.type.empty() ? std::string_view(info.slug) : std::string_view(error.type);
   // Internal and unavailable errors carry implementation detail (statement
   // names, hosts, paths): never send them out. Callers log them.

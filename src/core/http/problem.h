@@ -20,6 +20,9 @@ int StatusFor(ErrorCode code);
 // messages stay out of the response (kUnavailable adds Retry-After: 1); log
 // them where the request context is known.
 Response ProblemFrom(const Error& error);
+// The same with another HTTP status than the code's, for the few answers
+// HTTP defines more precisely (412 for a stale If-Match, 428 for a missing one).
+Response ProblemFrom(const Error& error, int status);
 
 // A problem response raised by the HTTP layer itself (413, 415, 404, 405 ...).
 Response Problem(int status, std::string_view slug, std::string_view title, std::string_view detail);

@@ -31,6 +31,10 @@ struct Route {
   // Gateway policy: when `authenticated`, a valid bearer token is required
   // (401 otherwise); when `roles` is non-empty, the principal needs one of them (403).
   bool authenticated = false;
+  // When not `authenticated`: a bearer token, if one is sent, is still
+  // verified (401 if it is not valid) and sets the principal, so a public
+  // route can show its owner more (a seller's own draft listing).
+  bool optional_authentication = false;
   std::vector<std::string> roles;
   // POST/PUT/PATCH bodies must be application/json (415 otherwise).
   bool json_body = true;
