@@ -11,6 +11,8 @@
 #include "app/config.h"
 #include "app/serve.h"
 #include "core/log.h"
+#include "services/catalog/domain/demo_data.h"
+#include "services/catalog/module.h"
 #include "services/identity/module.h"
 
 namespace {
@@ -63,6 +65,66 @@ int KeysRotate(const agora::app::ServeConfig& config) {
   return 0;
 }
 
+std::unique_ptr<agora::catalog::Module> OpenCatalog(const agora::app::ServeConfig& config) {
+  agora::catalog::ModuleOptions options;
+  options.data_dir = config.data_dir;
+  options.database_url = config.database_url;
+  auto module = agora::catalog::Module::Open(options, agora::SystemClock::Instance());
+  if (!module.ok()) {
+    std::cerr << "agora: " << module.error().message << "\n";
+    return nullptr;
+  }
+  return std::move(*module);
+}
+
+// Creates demo sellers (seller1..N@demo.agora.example, one password) and
+// `products` active listings spread over them, in batches of 1,000 per
+// transaction, each with its listing.created event.
+int SeedDemo(const agora::app::ServeConfig& config, int64_t products, int sellers, uint64_t seed) {
+  auto identity = OpenIdentity(config);
+  auto catalog = OpenCatalog(config);
+  if (!identity || !catalog) return 1;
+  const char* password = std::getenv("AGORA_DEMO_PASSWORD");
+  const std::string demo_password = password != nullptr && *password != '\0' ? password : "demo-Seller-password-2026";
+  std::vector<std::string> seller_ids;
+  for (int i = 1; i <= sellers; ++i) {
+    const std::string email = "seller" + std::to_string(i) + "-" + std::to_string(seed) + "@demo.agora.example";
+    auto user = identity->service().Register(email, demo_password, "Demo seller " + std::to_string(i));
+    if (!user.ok() && user.error().type == "email-taken") {
+      std::cerr << "agora: this data was seeded with --seed " << seed << " already; pass another --seed\n";
+      return 1;
+    }
+    if (!user.ok()) {
+      std::cerr << "agora: cannot create " << email << ": " << user.error().message << "\n";
+      return 1;
+    }
+    auto onboarded = identity->service().OnboardSeller(user->id, "Demo shop " + std::to_string(i),
+                                                       {"Demo Seller", "DE89370400440532013000"});
+    if (!onboarded.ok()) {
+      std::cerr << "agora: cannot onboard " << email << ": " << onboarded.error().message << "\n";
+      return 1;
+    }
+    seller_ids.push_back(user->id);
+  }
+  constexpr int64_t kBatch = 1000;
+  const auto started = std::chrono::steady_clock::now();
+  for (int64_t done = 0; done < products;) {
+    const int64_t n = std::min(kBatch, products - done);
+    auto inputs = agora::catalog::DemoListings(static_cast<size_t>(n), seed, static_cast<uint64_t>(done));
+    const std::string& seller = seller_ids[static_cast<size_t>(done / kBatch) % seller_ids.size()];
+    auto created = catalog->service().CreateListingsBulk(seller, inputs, /*publish=*/true);
+    if (!created.ok()) {
+      std::cerr << "agora: " << created.error().message << "\n";
+      return 1;
+    }
+    done += n;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cout << "seeded " << products << " listings from " << sellers << " sellers in " << seconds
+            << " s (sellers log in as seller<N>-" << seed << "@demo.agora.example)\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -101,10 +163,23 @@ int main(int argc, char** argv) {
   CLI::App* routes = cli.add_subcommand("routes", "Print every HTTP route as a JSON line (method, path, policy)");
   agora::app::AddStoreOptions(*routes, routes_config);
 
+  agora::app::ServeConfig seed_config;
+  CLI::App* seed = cli.add_subcommand(
+      "seed-demo", "Create demo sellers and realistic active listings (for demos and benchmarks)");
+  agora::app::AddStoreOptions(*seed, seed_config);
+  int64_t seed_products = 1000;
+  int seed_sellers = 20;
+  uint64_t seed_value = 1;
+  seed->add_option("--products", seed_products, "Number of listings to create")
+      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}))
+      ->capture_default_str();
+  seed->add_option("--sellers", seed_sellers, "Number of demo sellers")->check(CLI::Range(1, 1000))->capture_default_str();
+  seed->add_option("--seed", seed_value, "Seed of the generated data (same seed, same listings)")->capture_default_str();
+
   CLI11_PARSE(cli, argc, argv);
 
   for (auto [cmd, config] : {std::pair{serve, &serve_config}, {create, &admin_config}, {rotate, &keys_config},
-                             {routes, &routes_config}}) {
+                             {routes, &routes_config}, {seed, &seed_config}}) {
     if (*cmd && !config->config_file.empty()) {
       if (auto s = agora::app::ApplyConfigFile(*cmd, config->config_file); !s.ok()) {
         std::cerr << "agora: " << s.error().message << "\n";
@@ -117,5 +192,6 @@ int main(int argc, char** argv) {
   if (*create) return AdminCreate(admin_config, admin_email, admin_name, password_stdin);
   if (*rotate) return KeysRotate(keys_config);
   if (*routes) return agora::app::PrintRoutes(routes_config);
+  if (*seed) return SeedDemo(seed_config, seed_products, seed_sellers, seed_value);
   return 2;
 }

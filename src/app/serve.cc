@@ -132,6 +132,7 @@ int PrintRoutes(const ServeConfig& config) {
     std::string line = boost::json::serialize(boost::json::object{{"method", http::MethodName(r.method)},
                                                                   {"path", r.pattern},
                                                                   {"authenticated", r.authenticated},
+                                                                  {"optional_authentication", r.optional_authentication},
                                                                   {"roles", std::move(roles)}});
     std::puts(line.c_str());
   }

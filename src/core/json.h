@@ -44,6 +44,9 @@ class FieldReader {
   // error if required, not an array, or too long).
   const boost::json::array* Array(std::string_view key, bool required, size_t max_items);
 
+  // The name this reader reports for `key` (its prefix + key), for nested readers.
+  std::string Name(std::string_view key) const;
+
   // Records a problem with `field` found by the caller's own checks.
   void AddError(std::string field, std::string message);
   bool has_errors() const { return !errors_.empty(); }
@@ -55,7 +58,6 @@ class FieldReader {
 
  private:
   const boost::json::value* Take(std::string_view key, bool required);
-  std::string Name(std::string_view key) const;
 
   const boost::json::object& obj_;
   std::string prefix_;

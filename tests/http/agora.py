@@ -42,6 +42,8 @@ PG_URL_ENV = "AGORA_TEST_DATABASE_URL"
 
 # A password every policy accepts: long, not common, not derived from a name.
 GOOD_PASSWORD = "violet-Otter-harbour-42"
+# A valid IBAN (the standard German example) for seller onboarding.
+TEST_IBAN = "DE89370400440532013000"
 
 
 def agora_bin():
@@ -488,6 +490,25 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
         return subprocess.run(cmd, input=password + "\n", capture_output=True, text=True, timeout=60, env=env)
 
+    def new_seller(self, password=GOOD_PASSWORD, display_name="Test Seller", shop_name=None, tag="seller"):
+        """Registers a fresh account, onboards it as a seller (POST /v1/me/seller)
+        and refreshes, so the returned Account's access token carries the
+        `seller` role; `user` is the account as onboarding returned it."""
+        account = self.new_user(password, display_name, tag)
+        body = {"display_name": shop_name or f"{display_name}'s shop",
+                "payout": {"account_holder": display_name, "iban": TEST_IBAN}}
+        r = self.request("POST", "/v1/me/seller", body, headers=account.auth())
+        if r.status != 200:
+            raise AssertionError(f"seller onboarding of {account.email}: expected 200, got {r!r}")
+        account.user = r.body
+        r = self.request("POST", "/v1/auth/refresh", {"refresh_token": account.refresh})
+        if r.status != 200:
+            raise AssertionError(f"refresh after onboarding {account.email}: expected 200, got {r!r}")
+        account.tokens = r.body
+        if "seller" not in jwt_parts(account.access)[1].get("roles", []):
+            raise AssertionError(f"the refreshed token of {account.email} has no seller role")
+        return account
+
     def new_admin(self, password=GOOD_PASSWORD):
         email = unique_email("admin")
         proc = self.admin_create(email, password)
@@ -518,6 +539,11 @@ class Account:
 
     def auth(self):
         return bearer(self.access)
+
+
+def new_seller(server, **kwargs):
+    """A logged-in Account with the `seller` role on `server` (Server.new_seller)."""
+    return server.new_seller(**kwargs)
 
 
 def run_agora(*args, env=None, timeout=60, input=None):
@@ -565,3 +591,105 @@ class ProblemAssertions:
         ctype = response.headers.get("Content-Type") or ""
         self.assertEqual(ctype.split(";")[0].strip(), "application/json", response)
         return response.body
+
+
+# --- catalog --------------------------------------------------------------------
+
+def etag(version):
+    """The ETag of a listing version: "v<version>" with its quotes."""
+    return f'"v{version}"'
+
+
+def with_query(path, **params):
+    """`path?k=v&…` with the params that are not None (in the order given)."""
+    params = {k: v for k, v in params.items() if v is not None}
+    return path + ("?" + urllib.parse.urlencode(params) if params else "")
+
+
+def unique_word(prefix="zq"):
+    """A made-up lower-case word no other test uses. Consonant-vowel pairs
+    ending in "k", so no stemmer rule shortens it."""
+    consonants, vowels = "bcdfghjklmnprtvz", "aeiou"
+    pairs = "".join(secrets.choice(consonants) + secrets.choice(vowels) for _ in range(4))
+    return prefix + pairs + "k"
+
+
+_DEFAULT = object()
+
+
+def listing_body(category, title=_DEFAULT, **override):
+    """A valid create body in `category`; `override` replaces (or, with None,
+    removes) fields, `category_id` and `title` included."""
+    override.setdefault("category_id", category)
+    if title is not _DEFAULT:
+        override["title"] = title
+    body = {"title": f"Test listing {secrets.token_hex(4)}",
+            "description": "A listing made by the black-box tests.",
+            "price": {"amount": 1999, "currency": "EUR"},
+            "quantity": 3,
+            "category_id": category,
+            "condition": "new",
+            "attributes": {"brand": "Acme"},
+            "images": ["https://img.example.com/1.jpg"],
+            "shipping": [{"method": "standard", "price": {"amount": 500, "currency": "EUR"},
+                          "min_days": 2, "max_days": 5}]}
+    for k, v in override.items():
+        if v is None:
+            body.pop(k, None)
+        else:
+            body[k] = v
+    return body
+
+
+def category_tree(server):
+    r = server.request("GET", "/v1/categories")
+    if r.status != 200:
+        raise AssertionError(f"GET /v1/categories: {r!r}")
+    return r.body["data"]
+
+
+def walk_categories(nodes, path=()):
+    """Yields (node, [ancestors' names…, its name]) depth first."""
+    for node in nodes:
+        names = list(path) + [node["name"]]
+        yield node, names
+        yield from walk_categories(node.get("children") or [], names)
+
+
+def leaf_categories(server):
+    """Categories of the tree without children, deepest paths first."""
+    leaves = [(n, p) for n, p in walk_categories(category_tree(server)) if not n.get("children")]
+    leaves.sort(key=lambda np: -len(np[1]))
+    if not leaves:
+        raise AssertionError("the category tree is empty")
+    return [n for n, _ in leaves]
+
+
+def create_listing(server, seller, category_id, publish=False, conn=None, **override):
+    """Creates (and optionally publishes) a listing; returns it as last answered."""
+    r = server.request("POST", "/v1/products", listing_body(category_id, **override), headers=seller.auth(), conn=conn)
+    if r.status != 201:
+        raise AssertionError(f"create listing: expected 201, got {r!r}")
+    listing = r.body
+    if publish:
+        r = server.request("POST", f"/v1/products/{listing['id']}/publish", headers=seller.auth(), conn=conn)
+        if r.status != 200:
+            raise AssertionError(f"publish {listing['id']}: expected 200, got {r!r}")
+        listing = r.body
+    return listing
+
+
+def collect_pages(server, path, headers=None, max_pages=100, **params):
+    """Follows next_cursor from `path` with `params`; returns (items, pages)."""
+    items, pages, cursor = [], 0, None
+    while True:
+        r = server.request("GET", with_query(path, **params, cursor=cursor), headers=headers)
+        if r.status != 200:
+            raise AssertionError(f"GET {path} page {pages + 1}: {r!r}")
+        items += r.body["data"]
+        pages += 1
+        cursor = r.body["next_cursor"]
+        if cursor is None:
+            return items, pages
+        if pages >= max_pages:
+            raise AssertionError(f"GET {path}: more than {max_pages} pages")

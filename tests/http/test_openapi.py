@@ -1,11 +1,18 @@
 """Keeps api/openapi.yaml and the router in step.
 
 The served routes come from `agora routes` (one JSON object per line: method,
-path, authenticated, roles); the described ones from the spec, bundled to JSON
+path, authenticated, roles, and optional_authentication when the route is
+public but verifies a bearer token if one is sent); the described ones from
+the spec, bundled to JSON
 by the Redocly CLI that tools/openapi installs (so this test needs no YAML
 parser). The test fails when a route is served but not described, described
 but not served, or described with other path parameters, another security
 requirement or other roles than the router enforces.
+
+Security is described as: `[]` for a public route; requirements that all name
+a scheme for a route that needs a token; and `[{}, {bearerAuth: []}]` (an
+anonymous alternative plus a scheme) for a public route with optional
+authentication, which must then describe its 401 answer too.
 
 Environment:
   AGORA_BIN           the agora executable (default build/release/agora)
@@ -37,7 +44,7 @@ class SetupError(Exception):
 
 
 def load_served_routes():
-    """[{method, path, authenticated, roles}] as `agora routes` prints them."""
+    """[{method, path, authenticated, roles[, optional_authentication]}] as `agora routes` prints them."""
     agora = _path_from_env("AGORA_BIN", "build/release/agora")
     if not os.access(agora, os.X_OK):
         raise SetupError(f"{agora} is missing or not executable; build it (scripts/build) or set AGORA_BIN")
@@ -190,8 +197,24 @@ class OpenApiMatchesRouterTest(unittest.TestCase):
                             problems.append(f"{where}: security scheme {name!r} is not in components")
                 if "401" not in op.get("responses", {}):
                     problems.append(f"{where} needs a bearer token but describes no 401 answer")
+            elif r.get("optional_authentication"):
+                # Public, but a token that is sent is verified: anonymous is one
+                # alternative, a bearer scheme the other.
+                if not any(not req for req in security) or not any(req for req in security):
+                    problems.append(f"{where} takes an optional bearer token, so its security must list both {{}} "
+                                    f"and a scheme ([{{}}, {{bearerAuth: []}}]), not {security}")
+                for req in security:
+                    for name in req:
+                        if name not in schemes:
+                            problems.append(f"{where}: security scheme {name!r} is not in components")
+                if "401" not in op.get("responses", {}):
+                    problems.append(f"{where} verifies a bearer token when one is sent but describes no 401 answer")
             elif security != []:
-                problems.append(f"{where} is public, so its security must be [], not {security}")
+                hint = ""
+                if any(not req for req in security):
+                    hint = (" (the spec describes an optional bearer token; `agora routes` must then report "
+                            "\"optional_authentication\": true for this route)")
+                problems.append(f"{where} is public, so its security must be [], not {security}{hint}")
         if problems:
             self.fail("\n  ".join(["security in the spec disagrees with the router:"] + problems))
 

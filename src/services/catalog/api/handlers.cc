@@ -107,7 +107,7 @@ std::optional<Response> ReadBody(const Request& req, F&& read) {
 std::optional<Money> ReadMoney(json::FieldReader& r, std::string_view key, bool required) {
   const boost::json::object* o = r.Object(key, required);
   if (o == nullptr) return std::nullopt;
-  json::FieldReader m(*o, std::string(key) + ".");
+  json::FieldReader m(*o, r.Name(key) + ".");
   auto amount = m.Int("amount", true, 0, Limits::kPriceMax);
   auto currency = m.String("currency", true, 3, 3);
   const bool ok = !m.has_errors();
