@@ -14,6 +14,7 @@
 #include "services/catalog/domain/demo_data.h"
 #include "services/catalog/module.h"
 #include "services/identity/module.h"
+#include "services/search/module.h"
 
 namespace {
 
@@ -77,15 +78,27 @@ std::unique_ptr<agora::catalog::Module> OpenCatalog(const agora::app::ServeConfi
   return std::move(*module);
 }
 
+// Rebuilds the search index from the catalog; a running server switches to
+// the new index by itself.
+int SearchReindex(const agora::app::ServeConfig& config, agora::catalog::Module& catalog) {
+  auto stats = agora::search::Reindex(config.data_dir, catalog.client());
+  if (!stats.ok()) {
+    std::cerr << "agora: cannot rebuild the search index: " << stats.error().message << "\n";
+    return 1;
+  }
+  std::cout << "indexed " << stats->listings << " listings (" << stats->indexed_active << " active) in "
+            << stats->seconds << " s\n";
+  return 0;
+}
+
 // Creates demo sellers (seller1..N@demo.agora.example, one password) and
 // `products` active listings spread over them, in batches of 1,000 per
 // transaction, each with its listing.created event.
-int SeedDemo(const agora::app::ServeConfig& config, int64_t products, int sellers, uint64_t seed) {
+int SeedDemo(const agora::app::ServeConfig& config, int64_t products, int sellers, uint64_t seed,
+             const std::string& demo_password) {
   auto identity = OpenIdentity(config);
   auto catalog = OpenCatalog(config);
   if (!identity || !catalog) return 1;
-  const char* password = std::getenv("AGORA_DEMO_PASSWORD");
-  const std::string demo_password = password != nullptr && *password != '\0' ? password : "demo-Seller-password-2026";
   std::vector<std::string> seller_ids;
   for (int i = 1; i <= sellers; ++i) {
     const std::string email = "seller" + std::to_string(i) + "-" + std::to_string(seed) + "@demo.agora.example";
@@ -122,7 +135,9 @@ int SeedDemo(const agora::app::ServeConfig& config, int64_t products, int seller
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cout << "seeded " << products << " listings from " << sellers << " sellers in " << seconds
             << " s (sellers log in as seller<N>-" << seed << "@demo.agora.example)\n";
-  return 0;
+  // A fresh index at once, rather than the search service replaying every
+  // listing.created event on its next start.
+  return SearchReindex(config, *catalog);
 }
 
 }  // namespace
@@ -175,11 +190,23 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   seed->add_option("--sellers", seed_sellers, "Number of demo sellers")->check(CLI::Range(1, 1000))->capture_default_str();
   seed->add_option("--seed", seed_value, "Seed of the generated data (same seed, same listings)")->capture_default_str();
+  std::string seed_password = "demo-Seller-password-2026";
+  seed->add_option("--password", seed_password, "Password of the demo sellers")
+      ->envname("AGORA_DEMO_PASSWORD")
+      ->capture_default_str();
+
+  agora::app::ServeConfig search_config;
+  CLI::App* search = cli.add_subcommand("search", "The product search index");
+  search->require_subcommand(1);
+  CLI::App* reindex = search->add_subcommand(
+      "reindex", "Rebuild the search index from the catalog (a running server switches to it by itself)");
+  agora::app::AddStoreOptions(*reindex, search_config);
 
   CLI11_PARSE(cli, argc, argv);
 
   for (auto [cmd, config] : {std::pair{serve, &serve_config}, {create, &admin_config}, {rotate, &keys_config},
-                             {routes, &routes_config}, {seed, &seed_config}}) {
+                             {routes, &routes_config}, {seed, &seed_config},
+                             {reindex, &search_config}}) {
     if (*cmd && !config->config_file.empty()) {
       if (auto s = agora::app::ApplyConfigFile(*cmd, config->config_file); !s.ok()) {
         std::cerr << "agora: " << s.error().message << "\n";
@@ -192,6 +219,10 @@ int main(int argc, char** argv) {
   if (*create) return AdminCreate(admin_config, admin_email, admin_name, password_stdin);
   if (*rotate) return KeysRotate(keys_config);
   if (*routes) return agora::app::PrintRoutes(routes_config);
-  if (*seed) return SeedDemo(seed_config, seed_products, seed_sellers, seed_value);
+  if (*seed) return SeedDemo(seed_config, seed_products, seed_sellers, seed_value, seed_password);
+  if (*reindex) {
+    auto catalog = OpenCatalog(search_config);
+    return catalog ? SearchReindex(search_config, *catalog) : 1;
+  }
   return 2;
 }

@@ -15,13 +15,14 @@
 #include "core/crypto/cursor.h"
 #include "services/catalog/module.h"
 #include "services/identity/module.h"
+#include "services/search/module.h"
 
 namespace agora::app {
 namespace {
 
 // The services this build has, in start-up order. The gateway is always on:
 // it is the process's HTTP front door.
-constexpr const char* kServices[] = {"identity", "catalog"};
+constexpr const char* kServices[] = {"identity", "catalog", "search"};
 
 bool ServicesValid(const std::string& list, std::string& bad) {
   if (list == "all") return true;
@@ -77,6 +78,7 @@ struct Wiring {
   std::unique_ptr<identity::Module> identity;
   std::unique_ptr<crypto::CursorCodec> cursors;
   std::unique_ptr<catalog::Module> catalog;
+  std::unique_ptr<search::Module> search;
 };
 
 // Opens the services and adds their routes, the token check and the
@@ -112,9 +114,17 @@ Status WireServices(Wiring& w, const ServeConfig& config, const std::string& iss
   w.catalog = std::move(*catalog);
   w.catalog->AddRoutes(w.app, *w.cursors);
 
+  search::ModuleOptions search_options;
+  search_options.data_dir = config.data_dir;
+  auto search = search::Module::Open(search_options, w.catalog->client(), *w.cursors, clock);
+  if (!search.ok()) return Error::Unavailable("cannot start the search service: " + search.error().message);
+  w.search = std::move(*search);
+  w.search->AddRoutes(w.app);
+
   AddOperationsRoutes(w.app, w.metrics,
                       {{"identity.database", [m = w.identity.get()] { return m->Ready(); }},
-                       {"catalog.database", [m = w.catalog.get()] { return m->Ready(); }}});
+                       {"catalog.database", [m = w.catalog.get()] { return m->Ready(); }},
+                       {"search.index", [m = w.search.get()] { return m->Ready(); }}});
   return Ok();
 }
 
@@ -191,18 +201,23 @@ int Serve(const ServeConfig& config) {
                      R"(pool="cpu")");
 
   auto bus = events::NewInProcessBus();
+  w.search->Subscribe(*bus);
   bus->Start();
   w.identity->Start(*bus, w.metrics);
   w.catalog->Start(*bus, w.metrics);
+  w.search->Start(w.metrics);
   log::Info("listening", {{"address", fmt::format("{}:{}", server_options.host, server.port())},
                           {"port", server.port()},
                           {"tls", tls},
                           {"data_dir", config.data_dir},
                           {"database", config.database_url.empty() ? "sqlite" : "postgresql"}});
   server.Run();
+  // Producers first (their relays flush what is committed), then the bus,
+  // then the search writer's final commit.
   w.catalog->Stop();
   w.identity->Stop();
   bus->Stop();
+  w.search->Stop();
   log::Info("stopped");
   return 0;
 }

@@ -1,0 +1,408 @@
+#include "services/search/domain/query.h"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include "core/crypto/hash.h"
+
+namespace agora::search {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> Decode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+bool IsOperatorWord(std::string_view w) {
+  static constexpr std::string_view kWords[] = {"AND", "OR", "NOT", "XOR", "NEAR", "ADJ"};
+  return std::find(std::begin(kWords), std::end(kWords), w) != std::end(kWords);
+}
+
+// Ids are opaque but short and plain: letters, digits, '_' and '-'.
+bool IsPlainId(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+std::optional<int64_t> ParseNonNegative(std::string_view s) {
+  if (s.empty() || s.size() > 15) return std::nullopt;
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v < 0) return std::nullopt;
+  return v;
+}
+
+void AppendField(std::string& out, std::string_view name, std::string_view value) {
+  // Length-prefixed, so no value can imitate another field.
+  out += name;
+  out += '=';
+  out += std::to_string(value.size());
+  out += ':';
+  out += value;
+  out += ';';
+}
+
+}  // namespace
+
+Result<QueryParams> SplitQuery(std::string_view raw) {
+  QueryParams out;
+  std::set<std::string, std::less<>> seen;
+  while (!raw.empty()) {
+    const size_t amp = raw.find('&');
+    std::string_view pair = raw.substr(0, amp);
+    raw = amp == std::string_view::npos ? std::string_view() : raw.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    auto key = Decode(pair.substr(0, eq));
+    auto value = eq == std::string_view::npos ? std::optional<std::string>(std::string()) : Decode(pair.substr(eq + 1));
+    if (!key || !value) return Error::Validation({{"query", "has a malformed percent escape"}});
+    if (!seen.insert(*key).second) {
+      return Error::Validation({{*key, "is given more than once"}});
+    }
+    out.emplace_back(std::move(*key), std::move(*value));
+  }
+  return out;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p <= n) return false;
+    for (int i = 1; i <= n; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    p += n + 1;
+  }
+  return true;
+}
+
+size_t CodePoints(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+std::string_view Utf8Prefix(std::string_view s, size_t max_code_points) {
+  size_t count = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
+      if (count == max_code_points) return s.substr(0, i);
+      ++count;
+    }
+  }
+  return s;
+}
+
+Result<std::string> ValidatePlainText(std::string_view text, std::string_view field, size_t max_code_points) {
+  const std::string f(field);
+  // A 10 KB query is refused before any other work.
+  if (text.size() > max_code_points * 4 + 64) {
+    return Error::Validation({{f, "must be at most " + std::to_string(max_code_points) + " characters"}});
+  }
+  if (!IsValidUtf8(text)) return Error::Validation({{f, "must be valid UTF-8"}});
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && IsSpace(text[i])) ++i;
+    size_t start = i;
+    while (i < text.size() && !IsSpace(text[i])) ++i;
+    if (start == i) break;
+    std::string_view word = text.substr(start, i - start);
+    if (word.front() == '+' || word.front() == '-' || IsOperatorWord(word) ||
+        word.find_first_of("()\"*:^~{}[]\\<>=") != std::string_view::npos) {
+      return Error::Validation({{f, "must be plain words; search operators are not supported"}});
+    }
+    for (char c : word) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+        return Error::Validation({{f, "must not contain control characters"}});
+      }
+    }
+    if (!out.empty()) out.push_back(' ');
+    out.append(word);
+  }
+  if (CodePoints(out) > max_code_points) {
+    return Error::Validation({{f, "must be at most " + std::to_string(max_code_points) + " characters"}});
+  }
+  return out;
+}
+
+std::vector<std::string> Words(std::string_view normalised) {
+  std::vector<std::string> words;
+  while (!normalised.empty()) {
+    size_t sp = normalised.find(' ');
+    words.emplace_back(normalised.substr(0, sp));
+    if (sp == std::string_view::npos) break;
+    normalised.remove_prefix(sp + 1);
+  }
+  return words;
+}
+
+const char* SortName(Sort s) {
+  switch (s) {
+    case Sort::kRelevance: return "relevance";
+    case Sort::kNewest: return "newest";
+    case Sort::kPriceAsc: return "price_asc";
+    case Sort::kPriceDesc: return "price_desc";
+  }
+  return "relevance";
+}
+
+int ConditionIndex(std::string_view condition) {
+  for (int i = 0; i < kConditionCount; ++i) {
+    if (condition == kConditionNames[i]) return i;
+  }
+  return -1;
+}
+
+int PriceBucket(int64_t amount) {
+  int b = 0;
+  for (int i = 1; i < kPriceBucketCount; ++i) {
+    if (amount >= kPriceBucketMin[i]) b = i;
+  }
+  return b;
+}
+
+std::string PackFacetKey(const FacetKey& key) {
+  std::string s(4, '\0');
+  s[0] = static_cast<char>(key.category >> 8);
+  s[1] = static_cast<char>(key.category & 0xFF);
+  s[2] = static_cast<char>(key.condition);
+  s[3] = static_cast<char>(key.price_bucket);
+  return s;
+}
+
+bool UnpackFacetKey(std::string_view packed, FacetKey* key) {
+  if (packed.size() != 4) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(packed.data());
+  key->category = static_cast<uint16_t>((p[0] << 8) | p[1]);
+  key->condition = p[2];
+  key->price_bucket = p[3];
+  return true;
+}
+
+std::string SearchRequest::MatchKey() const {
+  std::string k;
+  k.reserve(64 + q.size());
+  AppendField(k, "q", q);
+  AppendField(k, "category", category);
+  AppendField(k, "seller", seller);
+  std::string conds;
+  for (const auto& c : conditions) conds += c + ",";
+  AppendField(k, "condition", conds);
+  AppendField(k, "min", min_price ? std::to_string(*min_price) : "");
+  AppendField(k, "max", max_price ? std::to_string(*max_price) : "");
+  AppendField(k, "stock", in_stock ? (*in_stock ? "1" : "0") : "");
+  AppendField(k, "currency", currency);
+  return k;
+}
+
+std::string SearchRequest::QueryKey() const {
+  std::string k = MatchKey();
+  AppendField(k, "sort", SortName(sort));
+  std::string f;
+  if (facet_category) f += "c";
+  if (facet_condition) f += "k";
+  if (facet_price) f += "p";
+  AppendField(k, "facets", f);
+  return k;
+}
+
+Result<SearchRequest> ParseSearchRequest(const QueryParams& params) {
+  SearchRequest r;
+  std::vector<FieldError> errors;
+  std::optional<std::string> sort;
+  for (const auto& [name, value] : params) {
+    if (name == "q") {
+      auto q = ValidatePlainText(value, "q", 200);
+      if (!q.ok()) {
+        errors.push_back(q.error().fields.front());
+      } else {
+        r.q = std::move(*q);
+      }
+    } else if (name == "category") {
+      if (!IsPlainId(value)) errors.push_back({"category", "must be a category id"});
+      r.category = value;
+    } else if (name == "seller") {
+      if (!IsPlainId(value)) errors.push_back({"seller", "must be a user id"});
+      r.seller = value;
+    } else if (name == "condition") {
+      std::set<std::string> set;
+      std::string_view rest = value;
+      bool bad = rest.empty();
+      while (!rest.empty() && !bad) {
+        size_t comma = rest.find(',');
+        std::string_view c = rest.substr(0, comma);
+        if (ConditionIndex(c) < 0) bad = true;
+        set.emplace(c);
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+        if (rest.empty()) bad = true;
+      }
+      if (bad) {
+        errors.push_back({"condition", "must be a comma-separated list of new, like_new, good, fair, poor"});
+      }
+      r.conditions.assign(set.begin(), set.end());
+    } else if (name == "min_price" || name == "max_price") {
+      auto v = ParseNonNegative(value);
+      if (!v) {
+        errors.push_back({name, "must be a whole number of minor units, 0 or more"});
+      } else {
+        (name == "min_price" ? r.min_price : r.max_price) = *v;
+      }
+    } else if (name == "in_stock") {
+      if (value == "true") {
+        r.in_stock = true;
+      } else if (value == "false") {
+        r.in_stock = false;
+      } else {
+        errors.push_back({"in_stock", "must be true or false"});
+      }
+    } else if (name == "currency") {
+      if (value.size() != 3 || !std::all_of(value.begin(), value.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+        errors.push_back({"currency", "must be a 3-letter upper-case ISO 4217 code"});
+      }
+      r.currency = value;
+    } else if (name == "sort") {
+      sort = value;
+      if (value == "relevance") {
+        r.sort = Sort::kRelevance;
+      } else if (value == "newest") {
+        r.sort = Sort::kNewest;
+      } else if (value == "price_asc") {
+        r.sort = Sort::kPriceAsc;
+      } else if (value == "price_desc") {
+        r.sort = Sort::kPriceDesc;
+      } else {
+        errors.push_back({"sort", "must be one of relevance, newest, price_asc, price_desc"});
+      }
+    } else if (name == "limit") {
+      auto v = ParseNonNegative(value);
+      if (!v || *v < 1 || *v > 100) {
+        errors.push_back({"limit", "must be a whole number from 1 to 100"});
+      } else {
+        r.limit = static_cast<int>(*v);
+      }
+    } else if (name == "cursor") {
+      if (value.empty()) errors.push_back({"cursor", "must not be empty"});
+      r.cursor = value;
+    } else if (name == "facets") {
+      std::string_view rest = value;
+      bool bad = rest.empty();
+      while (!bad) {
+        size_t comma = rest.find(',');
+        std::string_view f = rest.substr(0, comma);
+        if (f == "category") {
+          r.facet_category = true;
+        } else if (f == "condition") {
+          r.facet_condition = true;
+        } else if (f == "price") {
+          r.facet_price = true;
+        } else if (f == "all") {
+          r.facet_category = r.facet_condition = r.facet_price = true;
+        } else {
+          bad = true;
+        }
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+      if (bad) errors.push_back({"facets", "must be a comma-separated list of category, condition, price or all"});
+    } else {
+      errors.push_back({name, "is not a known parameter"});
+    }
+  }
+  if (r.min_price && r.max_price && *r.min_price > *r.max_price) {
+    errors.push_back({"min_price", "must not be greater than max_price"});
+  }
+  if (!errors.empty()) return Error::Validation(std::move(errors));
+  if (!sort) r.sort = r.q.empty() ? Sort::kNewest : Sort::kRelevance;
+  r.words = Words(r.q);
+  return r;
+}
+
+Result<SuggestRequest> ParseSuggestRequest(const QueryParams& params) {
+  SuggestRequest r;
+  std::vector<FieldError> errors;
+  bool have_q = false;
+  for (const auto& [name, value] : params) {
+    if (name == "q") {
+      have_q = true;
+      auto q = ValidatePlainText(value, "q", 100);
+      if (!q.ok()) {
+        errors.push_back(q.error().fields.front());
+      } else if (q->empty()) {
+        errors.push_back({"q", "must not be empty"});
+      } else {
+        r.q = std::move(*q);
+      }
+    } else if (name == "limit") {
+      auto v = ParseNonNegative(value);
+      if (!v || *v < 1 || *v > 20) {
+        errors.push_back({"limit", "must be a whole number from 1 to 20"});
+      } else {
+        r.limit = static_cast<int>(*v);
+      }
+    } else {
+      errors.push_back({name, "is not a known parameter"});
+    }
+  }
+  if (!have_q) errors.push_back({"q", "is required"});
+  if (!errors.empty()) return Error::Validation(std::move(errors));
+  r.words = Words(r.q);
+  return r;
+}
+
+std::string QueryHash(std::string_view text) { return crypto::Sha256Hex(text).substr(0, 16); }
+
+}  // namespace agora::search
