@@ -69,6 +69,9 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
   opt("--max-pending-jobs", c.max_pending_jobs, "AGORA_MAX_PENDING_JOBS",
       "Jobs a worker pool may hold, queued or running; beyond it requests get 503 with Retry-After")
       ->check(CLI::Range(1, 100000));
+  opt("--search-cache-mb", c.search_cache_mb, "AGORA_SEARCH_CACHE_MB",
+      "Memory for cached search answers and facet counts, per index revision (0: no cache)")
+      ->check(CLI::Range(0, 4096));
   opt("--log-level", c.log_level, "AGORA_LOG_LEVEL", "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   opt("--access-log", c.access_log, "AGORA_ACCESS_LOG", "Log every request as a JSON line");

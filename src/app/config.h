@@ -37,6 +37,8 @@ struct ServeConfig {
   int blocking_threads = 8;
   int cpu_threads = 0;
   size_t max_pending_jobs = 256;
+  // Memory for cached search answers and facet counts (0 turns caching off).
+  size_t search_cache_mb = 32;
   std::string log_level = "info";
   bool access_log = true;
   int access_token_ttl_s = 900;

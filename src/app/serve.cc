@@ -116,6 +116,7 @@ Status WireServices(Wiring& w, const ServeConfig& config, const std::string& iss
 
   search::ModuleOptions search_options;
   search_options.data_dir = config.data_dir;
+  search_options.cache_bytes = config.search_cache_mb << 20;
   auto search = search::Module::Open(search_options, w.catalog->client(), *w.cursors, clock);
   if (!search.ok()) return Error::Unavailable("cannot start the search service: " + search.error().message);
   w.search = std::move(*search);

@@ -8,6 +8,9 @@
 //
 // Errors come back as Result values with these codes:
 //   kConflict     a unique or primary-key constraint was violated;
+//   kFailedPrecondition (type "foreign-key")
+//                 a foreign-key constraint was violated (the row referred
+//                 to is gone, or is still referred to);
 //   kUnavailable  the database cannot be reached, the pool is exhausted, or a
 //                 transaction kept failing on lock contention (SQLITE_BUSY,
 //                 PostgreSQL serialization failure or deadlock) after retries;

@@ -294,6 +294,9 @@ class PgConn final : public Conn {
     if (sqlstate == "23505") {
       return Error::Conflict(std::move(msg));
     }
+    if (sqlstate == "23503") {
+      return Error::FailedPrecondition(std::move(msg)).WithType("foreign-key");
+    }
     if (sqlstate == "40001" || sqlstate == "40P01") {
       retryable_failure_ = true;
       return Error::Unavailable(std::move(msg));

@@ -30,6 +30,8 @@ Error MapError(int code, sqlite3* db, std::string_view name) {
     case SQLITE_CONSTRAINT_UNIQUE:
     case SQLITE_CONSTRAINT_PRIMARYKEY:
       return Error::Conflict(std::move(msg));
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+      return Error::FailedPrecondition(std::move(msg)).WithType("foreign-key");
     default:
       break;
   }

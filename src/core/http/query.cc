@@ -1,5 +1,6 @@
 #include "core/http/query.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -111,8 +112,14 @@ void QueryReader::AddError(std::string name, std::string message) {
 Status QueryReader::Finish() {
   std::set<std::string_view> reported;
   for (const auto& [k, v] : params_) {
-    if (!seen_.contains(k) && reported.insert(k).second) {
+    if (seen_.contains(k) || !reported.insert(k).second) continue;
+    // Names are echoed in the answer: only printable UTF-8 ones.
+    const bool printable = ValidUtf8(k) && json::Utf8Length(k) <= 64 &&
+                           std::none_of(k.begin(), k.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+    if (printable) {
       errors_.push_back({k, "is not a known parameter"});
+    } else {
+      errors_.push_back({"query", "has a parameter whose name is not known"});
     }
   }
   if (errors_.empty()) return Ok();

@@ -29,7 +29,8 @@ class CatalogClient {
   virtual Result<Reservation> Reserve(std::string_view owner, const std::vector<ReservationItem>& items,
                                       std::chrono::milliseconds ttl) = 0;
   // Makes a held reservation final (the stock is sold). kFailedPrecondition
-  // if it was released or expired; committing twice is a no-op.
+  // type "reservation-not-held" if it was released or has expired (a commit
+  // after its time expires it); committing twice is a no-op.
   virtual Result<Reservation> CommitReservation(std::string_view reservation_id) = 0;
   // Gives held stock back. Releasing a released or expired one is a no-op;
   // kFailedPrecondition if it was committed.

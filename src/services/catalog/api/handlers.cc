@@ -32,6 +32,12 @@ Response ServiceProblem(const Request& req, const Error& error) {
                                          {"code", ErrorCodeName(error.code)},
                                          {"error", error.message}});
   }
+  if (error.type == "foreign-key") {
+    // A row this change refers to went away meanwhile (a category deleted
+    // concurrently); the driver's text stays in the log.
+    log::Warn("catalog request lost a race", {{"request_id", req.request_id}, {"error", error.message}});
+    return http::ProblemFrom(Error::Conflict("Something this change refers to was changed at the same time; retry"));
+  }
   if (error.type == "stale-version") return http::ProblemFrom(error, 412);
   if (error.type == "precondition-required") return http::ProblemFrom(error, 428);
   return http::ProblemFrom(error);
@@ -349,10 +355,12 @@ void AddRoutes(http::App& app, CatalogService& svc, const crypto::CursorCodec& c
       if (!l.ok()) return ServiceProblem(req, l.error());
       const bool owner = actor && (actor->admin || actor->user_id == l->seller_id);
       const std::string etag = ETagOf(l->version);
-      const std::string cache = owner ? "private, no-cache" : "public, max-age=5";
+      const std::string cache = actor ? "private, no-cache" : "public, max-age=5";
       if (IfNoneMatchHits(req, etag)) return NotModified(etag, cache);
       Response r = ListingResponse(200, *l, owner);
+      r.headers.Set("ETag", etag);
       r.headers.Set("Cache-Control", cache);
+      r.headers.Set("Vary", "Authorization");
       return r;
     });
     get.optional_authentication = true;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -68,9 +69,11 @@ CatalogService::CatalogService(CatalogOptions options, CatalogStore& store, cons
 
 Result<std::shared_ptr<const CatalogService::CategoryIndex>> CatalogService::Categories_() {
   const int64_t now = clock_.NowMillis();
+  uint64_t generation = 0;
   {
     std::lock_guard lock(categories_mu_);
     if (categories_ && now - categories_loaded_ms_ < options_.category_cache_ms) return categories_;
+    generation = categories_generation_;
   }
   AGORA_ASSIGN_OR_RETURN(std::vector<Category> all, store_.LoadCategories());
   auto index = std::make_shared<CategoryIndex>();
@@ -86,13 +89,17 @@ Result<std::shared_ptr<const CatalogService::CategoryIndex>> CatalogService::Cat
     });
   }
   std::lock_guard lock(categories_mu_);
-  categories_ = index;
-  categories_loaded_ms_ = now;
+  // A write since this load started: use what was read, but do not keep it.
+  if (generation == categories_generation_) {
+    categories_ = index;
+    categories_loaded_ms_ = now;
+  }
   return std::shared_ptr<const CategoryIndex>(index);
 }
 
 void CatalogService::ForgetCategories() {
   std::lock_guard lock(categories_mu_);
+  ++categories_generation_;
   categories_.reset();
 }
 
@@ -110,10 +117,16 @@ std::vector<CategoryRef> CatalogService::CategoryIndex::PathOf(std::string_view 
 }
 
 std::vector<std::string> CatalogService::CategoryIndex::SelfAndDescendants(std::string_view id) const {
+  // Visited set: the tree has no cycles (moves are checked in the write
+  // transaction), but a reader must never loop if it ever had one.
   std::vector<std::string> out{std::string(id)};
+  std::unordered_set<std::string> seen{std::string(id)};
   for (size_t i = 0; i < out.size(); ++i) {
     auto it = children.find(out[i]);
-    if (it != children.end()) out.insert(out.end(), it->second.begin(), it->second.end());
+    if (it == children.end()) continue;
+    for (const auto& kid : it->second) {
+      if (seen.insert(kid).second) out.push_back(kid);
+    }
   }
   return out;
 }
@@ -185,14 +198,14 @@ Status CatalogService::CheckCategoryInput(const CategoryInput& in, bool create, 
     // subtree when moving).
     size_t subtree = 0;
     if (!self_id.empty()) {
-      std::function<size_t(const std::string&)> height = [&](const std::string& id) -> size_t {
+      std::function<size_t(const std::string&, size_t)> height = [&](const std::string& id, size_t depth) -> size_t {
         size_t h = 0;
-        if (auto it = cats.children.find(id); it != cats.children.end()) {
-          for (const auto& k : it->second) h = std::max(h, 1 + height(k));
+        if (auto it = cats.children.find(id); it != cats.children.end() && depth <= Limits::kCategoryDepthMax) {
+          for (const auto& k : it->second) h = std::max(h, 1 + height(k, depth + 1));
         }
         return h;
       };
-      subtree = height(std::string(self_id));
+      subtree = height(std::string(self_id), 0);
     }
     if (path.size() + 1 + subtree > Limits::kCategoryDepthMax) {
       return Error::Validation({{"parent_id", fmt::format("the tree may be at most {} levels deep",
@@ -218,15 +231,13 @@ Result<Category> CatalogService::UpdateCategory(std::string_view id, const Categ
   AGORA_ASSIGN_OR_RETURN(auto cats, Categories_());
   auto it = cats->by_id.find(std::string(id));
   if (it == cats->by_id.end()) return CategoryNotFound();
+  // A quick check against the cached tree for a clear answer; the store
+  // checks moves again against the committed tree.
   AGORA_RETURN_IF_ERROR(CheckCategoryInput(in, false, *cats, id));
-  Category c = it->second;
-  if (in.name) c.name = *in.name;
-  if (in.slug) c.slug = *in.slug;
-  if (in.parent_id) c.parent_id = *in.parent_id;
-  if (in.position) c.position = *in.position;
-  c.updated_at_ms = clock_.NowMillis();
-  AGORA_RETURN_IF_ERROR(
-      store_.UpdateCategory(c, MakeEvent(event_types::kCategoryUpdated, CategoryToJson(c), c.updated_at_ms)));
+  const int64_t now = clock_.NowMillis();
+  auto c = store_.UpdateCategory(id, in, now, [&](const Category& saved) {
+    return MakeEvent(event_types::kCategoryUpdated, CategoryToJson(saved), now);
+  });
   ForgetCategories();
   return c;
 }
@@ -491,10 +502,10 @@ Result<Reservation> CatalogService::Reserve(std::string_view owner, const std::v
 
 Result<Reservation> CatalogService::Finish(std::string_view id, ReservationState to) {
   const int64_t now = clock_.NowMillis();
-  const char* reason = to == ReservationState::kCommitted ? "sold"
-                       : to == ReservationState::kExpired ? "reservation_expired"
-                                                          : "reservation_released";
-  return store_.FinishReservation(id, to, now, [&](const Listing& l) {
+  return store_.FinishReservation(id, to, now, [&](const Listing& l, ReservationState reached) {
+    const char* reason = reached == ReservationState::kCommitted ? "sold"
+                         : reached == ReservationState::kExpired ? "reservation_expired"
+                                                                 : "reservation_released";
     return MakeEvent(event_types::kInventoryChanged, InventoryEventPayload(l, reason), now);
   });
 }

@@ -23,18 +23,6 @@
 
 namespace agora::catalog {
 
-// Limits of a listing, checked on create and update.
-struct Limits {
-  static constexpr size_t kTitleMin = 3, kTitleMax = 140;
-  static constexpr size_t kDescriptionMax = 5000;
-  static constexpr int64_t kPriceMax = 100'000'000'00;  // 100 million in major units
-  static constexpr int64_t kQuantityMax = 1'000'000;
-  static constexpr size_t kAttributesMax = 30, kAttributeKeyMax = 40, kAttributeValueMax = 200;
-  static constexpr size_t kImagesMax = 10, kImageUrlMax = 2048;
-  static constexpr size_t kShippingMax = 5;
-  static constexpr size_t kCategoryNameMax = 80, kCategoryDepthMax = 6;
-  static constexpr int kListLimitMax = 100, kListLimitDefault = 20;
-};
 
 // A create (every required field set) or a patch (absent = unchanged).
 struct ListingInput {
@@ -59,14 +47,6 @@ struct Actor {
 // (currency, condition, URLs); every problem is returned with its field.
 std::vector<FieldError> ValidateListingInput(const ListingInput& in, bool create);
 bool IsIsoCurrency(std::string_view code);
-
-struct CategoryInput {
-  std::optional<std::string> name;
-  std::optional<std::string> slug;
-  // Set: move under this parent ("" = make it a root). Absent: unchanged.
-  std::optional<std::string> parent_id;
-  std::optional<int64_t> position;
-};
 
 // A node of the category tree, children in position then name order.
 struct CategoryNode {
@@ -169,6 +149,7 @@ class CatalogService final : public CatalogClient {
   std::mutex categories_mu_;
   std::shared_ptr<const CategoryIndex> categories_;  // GUARDED_BY(categories_mu_)
   int64_t categories_loaded_ms_ = 0;                  // GUARDED_BY(categories_mu_)
+  uint64_t categories_generation_ = 0;                // GUARDED_BY(categories_mu_); bumped by writes
 };
 
 }  // namespace agora::catalog

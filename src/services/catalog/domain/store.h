@@ -54,7 +54,13 @@ class CatalogStore {
   virtual Result<std::vector<Category>> LoadCategories() = 0;
   // kConflict type "slug-taken" when the slug is used.
   virtual Status InsertCategory(const Category& c, const events::Event& e) = 0;
-  virtual Status UpdateCategory(const Category& c, const events::Event& e) = 0;
+  // Applies `patch` to the current row inside a write transaction. A move
+  // (parent_id set) is checked there against the committed tree: kConflict
+  // type "category-cycle" when the new parent is the category or below it,
+  // kNotFound type "category-not-found" when the parent does not exist.
+  // Returns the saved category; make_event builds the appended event.
+  virtual Result<Category> UpdateCategory(std::string_view id, const CategoryInput& patch, int64_t now_ms,
+                                          const std::function<events::Event(const Category&)>& make_event) = 0;
   // kFailedPrecondition type "category-in-use" when it has children or listings.
   virtual Status DeleteCategory(std::string_view id, const events::Event& e) = 0;
 
@@ -79,11 +85,14 @@ class CatalogStore {
   virtual Status InsertReservation(const Reservation& r, int64_t now_ms,
                                    const std::function<events::Event(const Listing&)>& make_event) = 0;
   // Moves a held reservation to `to` (committed: reserved stock is sold;
-  // released or expired: it returns to available). Returns the reservation
-  // as it is after the call; a reservation already in a final state is
+  // released or expired: it returns to available). A commit that comes
+  // after expires_at_ms expires the reservation instead. Returns the
+  // reservation as it is after the call; one already in a final state is
   // returned unchanged (the caller decides whether that is an error).
-  virtual Result<Reservation> FinishReservation(std::string_view id, ReservationState to, int64_t now_ms,
-                                                const std::function<events::Event(const Listing&)>& make_event) = 0;
+  // make_event(listing, state reached) builds each listing's event.
+  virtual Result<Reservation> FinishReservation(
+      std::string_view id, ReservationState to, int64_t now_ms,
+      const std::function<events::Event(const Listing&, ReservationState)>& make_event) = 0;
   // Ids of held reservations that expired before now_ms, oldest first.
   virtual Result<std::vector<std::string>> ExpiredReservations(int64_t now_ms, int limit) = 0;
 

@@ -9,6 +9,19 @@
 
 namespace agora::catalog {
 
+// Limits of listings and categories, checked on every write.
+struct Limits {
+  static constexpr size_t kTitleMin = 3, kTitleMax = 140;
+  static constexpr size_t kDescriptionMax = 5000;
+  static constexpr int64_t kPriceMax = 100'000'000'00;  // 100 million in major units
+  static constexpr int64_t kQuantityMax = 1'000'000;
+  static constexpr size_t kAttributesMax = 30, kAttributeKeyMax = 40, kAttributeValueMax = 200;
+  static constexpr size_t kImagesMax = 10, kImageUrlMax = 2048;
+  static constexpr size_t kShippingMax = 5;
+  static constexpr size_t kCategoryNameMax = 80, kCategoryDepthMax = 6;
+  static constexpr int kListLimitMax = 100, kListLimitDefault = 20;
+};
+
 // draft -> active -> archived; active <-> draft (unpublish). archived is final.
 enum class ListingStatus { kDraft, kActive, kArchived };
 const char* StatusName(ListingStatus s);
@@ -70,6 +83,15 @@ struct Category {
   int64_t position = 0;  // order among siblings
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+};
+
+// A category create (name required) or patch (absent = unchanged).
+struct CategoryInput {
+  std::optional<std::string> name;
+  std::optional<std::string> slug;
+  // Set: move under this parent ("" = make it a root). Absent: unchanged.
+  std::optional<std::string> parent_id;
+  std::optional<int64_t> position;
 };
 
 enum class ReservationState { kHeld, kCommitted, kReleased, kExpired };

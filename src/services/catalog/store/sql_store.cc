@@ -217,8 +217,7 @@ Result<Listing> LockListing(db::Tx& tx, std::string_view id) {
 }
 
 Status SaveListing(db::Tx& tx, const Listing& l) {
-  AGORA_ASSIGN_OR_RETURN(
-      db::Rows r,
+  auto saved =
       tx.Exec("catalog.save_listing",
               "UPDATE listings SET title = $2, description = $3, price_amount = $4, currency = $5, quantity = $6, "
               "reserved = $7, category_id = $8, item_condition = $9, attributes = $10, images = $11, shipping = $12, "
@@ -226,7 +225,11 @@ Status SaveListing(db::Tx& tx, const Listing& l) {
               {l.id, l.title, l.description, l.price.amount, l.price.currency, l.quantity, l.reserved, l.category_id,
                l.condition, AttributesJson(l), ImagesJson(l), ShippingJson(l), std::string(StatusName(l.status)),
                l.version, l.updated_at_ms,
-               l.published_at_ms ? db::Value(*l.published_at_ms) : db::Value(nullptr)}));
+               l.published_at_ms ? db::Value(*l.published_at_ms) : db::Value(nullptr)});
+  if (!saved.ok() && saved.error().type == "foreign-key") {
+    return Error::Validation({{"category_id", "is not a known category"}});
+  }
+  AGORA_ASSIGN_OR_RETURN(db::Rows r, std::move(saved));
   if (r.affected != 1) return Error::Internal("catalog.save_listing changed no row");
   return Ok();
 }
@@ -285,6 +288,9 @@ Status SqlCatalogStore::InsertCategory(const Category& c, const events::Event& e
       if (r.error().code == ErrorCode::kConflict) {
         return Error::Conflict("Another category has this slug").WithType("slug-taken");
       }
+      if (r.error().type == "foreign-key") {
+        return Error::NotFound("The parent category does not exist").WithType("category-not-found");
+      }
       return std::move(r).error();
     }
     return events::AppendToOutbox(tx, e);
@@ -293,28 +299,76 @@ Status SqlCatalogStore::InsertCategory(const Category& c, const events::Event& e
   return s;
 }
 
-Status SqlCatalogStore::UpdateCategory(const Category& c, const events::Event& e) {
-  Status s = db_.Transact("catalog.update_category", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
-    auto r = tx.Exec("catalog.update_category",
-                     "UPDATE categories SET parent_id = $2, name = $3, slug = $4, sort_position = $5, "
-                     "updated_at_ms = $6 WHERE id = $1",
-                     {c.id, c.parent_id.empty() ? db::Value(nullptr) : db::Value(c.parent_id), c.name, c.slug,
-                      c.position, c.updated_at_ms});
-    if (!r.ok()) {
-      if (r.error().code == ErrorCode::kConflict) {
+Result<Category> SqlCatalogStore::UpdateCategory(std::string_view id, const CategoryInput& patch, int64_t now_ms,
+                                                 const std::function<events::Event(const Category&)>& make_event) {
+  auto r = db_.Transact("catalog.update_category", db::TxMode::kWrite, [&](db::Tx& tx) -> Result<Category> {
+    const std::string sql = fmt::format(
+        "SELECT id, parent_id, name, slug, sort_position, created_at_ms, updated_at_ms FROM categories "
+        "WHERE id = $1{}",
+        ForUpdate(tx));
+    auto load = [&](std::string_view cid) -> Result<std::optional<Category>> {
+      AGORA_ASSIGN_OR_RETURN(db::Rows rows, tx.Exec("catalog.lock_category", sql, {std::string(cid)}));
+      if (rows.empty()) return std::optional<Category>();
+      const auto& row = rows[0];
+      return std::optional<Category>(
+          Category{row.Text(0), row.Text(1), row.Text(2), row.Text(3), row.Int(4), row.Int(5), row.Int(6)});
+    };
+    AGORA_ASSIGN_OR_RETURN(std::optional<Category> current, load(id));
+    if (!current) return Error::NotFound("No such category").WithType("category-not-found");
+    Category c = *current;
+    if (patch.parent_id && *patch.parent_id != c.parent_id && !patch.parent_id->empty()) {
+      // Walk up from the new parent over committed (and, on PostgreSQL,
+      // locked) rows: meeting the category itself means a cycle. Two
+      // concurrent opposite moves lock each other's rows; PostgreSQL breaks
+      // the deadlock and the retried transaction sees the committed move.
+      std::string cursor = *patch.parent_id;
+      for (size_t depth = 0; !cursor.empty(); ++depth) {
+        if (cursor == c.id) {
+          return Error::Conflict("A category cannot move under itself or its descendants")
+              .WithType("category-cycle");
+        }
+        if (depth > Limits::kCategoryDepthMax) {
+          return Error::Validation(
+              {{"parent_id", fmt::format("the tree may be at most {} levels deep", Limits::kCategoryDepthMax)}});
+        }
+        AGORA_ASSIGN_OR_RETURN(std::optional<Category> step, load(cursor));
+        if (!step) return Error::NotFound("The parent category does not exist").WithType("category-not-found");
+        cursor = step->parent_id;
+      }
+    }
+    if (patch.name) c.name = *patch.name;
+    if (patch.slug) c.slug = *patch.slug;
+    if (patch.parent_id) c.parent_id = *patch.parent_id;
+    if (patch.position) c.position = *patch.position;
+    c.updated_at_ms = now_ms;
+    auto updated = tx.Exec("catalog.update_category",
+                           "UPDATE categories SET parent_id = $2, name = $3, slug = $4, sort_position = $5, "
+                           "updated_at_ms = $6 WHERE id = $1",
+                           {c.id, c.parent_id.empty() ? db::Value(nullptr) : db::Value(c.parent_id), c.name, c.slug,
+                            c.position, c.updated_at_ms});
+    if (!updated.ok()) {
+      if (updated.error().code == ErrorCode::kConflict) {
         return Error::Conflict("Another category has this slug").WithType("slug-taken");
       }
-      return std::move(r).error();
+      return std::move(updated).error();
     }
-    if (r->affected != 1) return Error::NotFound("No such category").WithType("category-not-found");
-    return events::AppendToOutbox(tx, e);
+    AGORA_RETURN_IF_ERROR(events::AppendToOutbox(tx, make_event(c)));
+    return c;
   });
-  if (s.ok()) Committed({});
-  return s;
+  if (r.ok()) Committed({});
+  return r;
 }
 
 Status SqlCatalogStore::DeleteCategory(std::string_view id, const events::Event& e) {
   Status s = db_.Transact("catalog.delete_category", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
+    // Lock the row first, so a listing or child created meanwhile either
+    // commits before this count or waits for the delete (and then fails its
+    // foreign key, reported as category-not-found).
+    AGORA_ASSIGN_OR_RETURN(db::Rows locked,
+                           tx.Exec("catalog.lock_category_for_delete",
+                                   fmt::format("SELECT id FROM categories WHERE id = $1{}", ForUpdate(tx)),
+                                   {std::string(id)}));
+    if (locked.empty()) return Error::NotFound("No such category").WithType("category-not-found");
     AGORA_ASSIGN_OR_RETURN(
         db::Rows used,
         tx.Exec("catalog.category_in_use",
@@ -325,8 +379,12 @@ Status SqlCatalogStore::DeleteCategory(std::string_view id, const events::Event&
       return Error::FailedPrecondition("The category still has subcategories or listings; move them first")
           .WithType("category-in-use");
     }
-    AGORA_ASSIGN_OR_RETURN(db::Rows r, tx.Exec("catalog.delete_category", "DELETE FROM categories WHERE id = $1",
-                                               {std::string(id)}));
+    auto deleted = tx.Exec("catalog.delete_category", "DELETE FROM categories WHERE id = $1", {std::string(id)});
+    if (!deleted.ok() && deleted.error().type == "foreign-key") {
+      return Error::FailedPrecondition("The category still has subcategories or listings; move them first")
+          .WithType("category-in-use");
+    }
+    AGORA_ASSIGN_OR_RETURN(db::Rows r, std::move(deleted));
     if (r.affected != 1) return Error::NotFound("No such category").WithType("category-not-found");
     return events::AppendToOutbox(tx, e);
   });
@@ -338,11 +396,15 @@ Status SqlCatalogStore::InsertListings(const std::vector<Listing>& listings,
                                        const std::vector<events::Event>& evs) {
   Status s = db_.Transact("catalog.insert_listings", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
     for (const auto& l : listings) {
-      AGORA_RETURN_IF_ERROR(tx.Exec("catalog.insert_listing",
-                                    fmt::format("INSERT INTO listings ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-                                                "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-                                                kCols),
-                                    InsertParams(l)));
+      auto r = tx.Exec("catalog.insert_listing",
+                       fmt::format("INSERT INTO listings ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+                                   "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                                   kCols),
+                       InsertParams(l));
+      if (!r.ok() && r.error().type == "foreign-key") {
+        return Error::Validation({{"category_id", "is not a known category"}});
+      }
+      AGORA_RETURN_IF_ERROR(std::move(r));
     }
     for (const auto& e : evs) AGORA_RETURN_IF_ERROR(events::AppendToOutbox(tx, e));
     return Ok();
@@ -506,8 +568,9 @@ Status SqlCatalogStore::InsertReservation(const Reservation& r, int64_t now_ms,
   return s;
 }
 
-Result<Reservation> SqlCatalogStore::FinishReservation(std::string_view id, ReservationState to, int64_t now_ms,
-                                                       const std::function<events::Event(const Listing&)>& make_event) {
+Result<Reservation> SqlCatalogStore::FinishReservation(
+    std::string_view id, ReservationState to, int64_t now_ms,
+    const std::function<events::Event(const Listing&, ReservationState)>& make_event) {
   std::vector<std::string> ids;
   auto result = db_.Transact("catalog.finish_reservation", db::TxMode::kWrite, [&](db::Tx& tx) -> Result<Reservation> {
     ids.clear();
@@ -531,20 +594,23 @@ Result<Reservation> SqlCatalogStore::FinishReservation(std::string_view id, Rese
                                    {r.id}));
     for (const auto& it : items) r.items.push_back({it.Text(0), it.Int(1)});
     if (r.state != ReservationState::kHeld) return r;
+    // Too late to sell: the sweeper just has not reached it yet.
+    const ReservationState reached =
+        to == ReservationState::kCommitted && r.expires_at_ms <= now_ms ? ReservationState::kExpired : to;
     for (const auto& item : r.items) {
       AGORA_ASSIGN_OR_RETURN(Listing l, LockListing(tx, item.listing_id));
       l.reserved -= item.quantity;
-      if (to != ReservationState::kCommitted) l.quantity += item.quantity;
+      if (reached != ReservationState::kCommitted) l.quantity += item.quantity;
       l.version += 1;
       l.updated_at_ms = now_ms;
       AGORA_RETURN_IF_ERROR(SaveStock(tx, l));
-      AGORA_RETURN_IF_ERROR(events::AppendToOutbox(tx, make_event(l)));
+      AGORA_RETURN_IF_ERROR(events::AppendToOutbox(tx, make_event(l, reached)));
       ids.push_back(l.id);
     }
     AGORA_RETURN_IF_ERROR(tx.Exec("catalog.finish_reservation",
                                   "UPDATE reservations SET state = $2, finished_at_ms = $3 WHERE id = $1",
-                                  {r.id, std::string(ReservationStateName(to)), now_ms}));
-    r.state = to;
+                                  {r.id, std::string(ReservationStateName(reached)), now_ms}));
+    r.state = reached;
     return r;
   });
   if (result.ok() && !ids.empty()) Committed(ids);

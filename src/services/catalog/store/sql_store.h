@@ -26,7 +26,8 @@ class SqlCatalogStore final : public CatalogStore {
 
   Result<std::vector<Category>> LoadCategories() override;
   Status InsertCategory(const Category& c, const events::Event& e) override;
-  Status UpdateCategory(const Category& c, const events::Event& e) override;
+  Result<Category> UpdateCategory(std::string_view id, const CategoryInput& patch, int64_t now_ms,
+                                  const std::function<events::Event(const Category&)>& make_event) override;
   Status DeleteCategory(std::string_view id, const events::Event& e) override;
   Status InsertListings(const std::vector<Listing>& listings, const std::vector<events::Event>& events) override;
   Result<Listing> FindListing(std::string_view id) override;
@@ -36,8 +37,9 @@ class SqlCatalogStore final : public CatalogStore {
   Result<std::vector<Listing>> ListingsAfter(std::string_view after_id, int limit) override;
   Status InsertReservation(const Reservation& r, int64_t now_ms,
                            const std::function<events::Event(const Listing&)>& make_event) override;
-  Result<Reservation> FinishReservation(std::string_view id, ReservationState to, int64_t now_ms,
-                                        const std::function<events::Event(const Listing&)>& make_event) override;
+  Result<Reservation> FinishReservation(
+      std::string_view id, ReservationState to, int64_t now_ms,
+      const std::function<events::Event(const Listing&, ReservationState)>& make_event) override;
   Result<std::vector<std::string>> ExpiredReservations(int64_t now_ms, int limit) override;
   Result<std::vector<events::Event>> EventsAfter(int64_t after_seq, int limit) override;
   Result<int64_t> LastEventSeq() override;
