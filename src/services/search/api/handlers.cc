@@ -94,8 +94,7 @@ http::Response ProblemFor(const http::Request& req, const Error& error) {
 }  // namespace
 
 Result<std::string> SearchApi::Search(std::string_view raw_query) {
-  AGORA_ASSIGN_OR_RETURN(const QueryParams params, SplitQuery(raw_query));
-  AGORA_ASSIGN_OR_RETURN(const SearchRequest req, ParseSearchRequest(params));
+  AGORA_ASSIGN_OR_RETURN(const SearchRequest req, ParseSearchRequest(raw_query));
   const std::string query_key = req.QueryKey();
   const std::string hash = QueryHash(query_key);
   int offset = 0;
@@ -162,8 +161,7 @@ Result<std::string> SearchApi::Search(std::string_view raw_query) {
 }
 
 Result<std::string> SearchApi::Suggest(std::string_view raw_query) {
-  AGORA_ASSIGN_OR_RETURN(const QueryParams params, SplitQuery(raw_query));
-  AGORA_ASSIGN_OR_RETURN(const SuggestRequest req, ParseSuggestRequest(params));
+  AGORA_ASSIGN_OR_RETURN(const SuggestRequest req, ParseSuggestRequest(raw_query));
   const uint64_t revision = indexer_.revision();
   std::string key = "suggest;" + std::to_string(req.limit) + ";" + req.q;
   if (auto hit = results_.Get(key, revision)) return std::move(*hit);

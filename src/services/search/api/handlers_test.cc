@@ -105,6 +105,15 @@ TEST_F(SearchApiTest, RefusesBadInputWithValidationProblems) {
   EXPECT_EQ(Bad("facets=colour").fields.at(0).field, "facets");
   EXPECT_EQ(Bad("page=2").fields.at(0).field, "page");
   EXPECT_EQ(Bad("limit=5&limit=6").fields.at(0).field, "limit");
+  auto words = Bad("q=a+b+c+d+e+f+g+h+i+j+k+l+m");
+  EXPECT_EQ(words.type, "validation");
+  EXPECT_EQ(words.fields.at(0).field, "q");
+  EXPECT_EQ(words.fields.at(0).message, "must have at most 12 words");
+  EXPECT_TRUE(api_->Search("q=a+b+c+d+e+f+g+h+i+j+k+l").ok());
+  auto suggest = api_->Suggest("q=r&colour=red");
+  ASSERT_FALSE(suggest.ok());
+  EXPECT_EQ(suggest.error().fields.at(0).field, "colour");
+  EXPECT_EQ(api_->Suggest("q=r").value(), R"({"data":[],"next_cursor":null})");
 }
 
 TEST_F(SearchApiTest, FacetsAreRenderedSortedAndCachedAcrossPages) {

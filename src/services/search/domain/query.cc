@@ -5,36 +5,10 @@
 #include <set>
 
 #include "core/crypto/hash.h"
+#include "core/http/query.h"
 
 namespace agora::search {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> Decode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '+') {
-      out.push_back(' ');
-    } else if (c == '%') {
-      if (i + 2 >= in.size()) return std::nullopt;
-      int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
@@ -51,14 +25,6 @@ bool IsPlainId(std::string_view s) {
   });
 }
 
-std::optional<int64_t> ParseNonNegative(std::string_view s) {
-  if (s.empty() || s.size() > 15) return std::nullopt;
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v < 0) return std::nullopt;
-  return v;
-}
-
 void AppendField(std::string& out, std::string_view name, std::string_view value) {
   // Length-prefixed, so no value can imitate another field.
   out += name;
@@ -70,26 +36,6 @@ void AppendField(std::string& out, std::string_view name, std::string_view value
 }
 
 }  // namespace
-
-Result<QueryParams> SplitQuery(std::string_view raw) {
-  QueryParams out;
-  std::set<std::string, std::less<>> seen;
-  while (!raw.empty()) {
-    const size_t amp = raw.find('&');
-    std::string_view pair = raw.substr(0, amp);
-    raw = amp == std::string_view::npos ? std::string_view() : raw.substr(amp + 1);
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    auto key = Decode(pair.substr(0, eq));
-    auto value = eq == std::string_view::npos ? std::optional<std::string>(std::string()) : Decode(pair.substr(eq + 1));
-    if (!key || !value) return Error::Validation({{"query", "has a malformed percent escape"}});
-    if (!seen.insert(*key).second) {
-      return Error::Validation({{*key, "is given more than once"}});
-    }
-    out.emplace_back(std::move(*key), std::move(*value));
-  }
-  return out;
-}
 
 bool IsValidUtf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -259,146 +205,137 @@ std::string SearchRequest::QueryKey() const {
   return k;
 }
 
-Result<SearchRequest> ParseSearchRequest(const QueryParams& params) {
+namespace {
+
+// The largest raw q QueryReader accepts before ValidatePlainText trims it
+// and applies the real limit (so "  a  " counts as one character).
+constexpr size_t kRawTextChars = 1024;
+// Prices in minor units: at most 15 digits.
+constexpr int64_t kMaxPrice = 999'999'999'999'999;
+
+// Reads free text `name` into `out` (normalised); false when absent or bad
+// (*present says which).
+bool ReadText(http::QueryReader& in, std::string_view name, size_t max_chars, std::string* out, bool* present) {
+  const bool errors_before = in.has_errors();
+  auto raw = in.String(name, kRawTextChars);
+  *present = raw.has_value() || (in.has_errors() && !errors_before);
+  if (!raw) return false;
+  auto text = ValidatePlainText(*raw, name, max_chars);
+  if (!text.ok()) {
+    for (auto& f : text.error().fields) in.AddError(std::move(f.field), std::move(f.message));
+    return false;
+  }
+  *out = std::move(*text);
+  return true;
+}
+
+}  // namespace
+
+Result<SearchRequest> ParseSearchRequest(std::string_view raw_query) {
+  http::QueryReader in(raw_query);
   SearchRequest r;
-  std::vector<FieldError> errors;
-  std::optional<std::string> sort;
-  for (const auto& [name, value] : params) {
-    if (name == "q") {
-      auto q = ValidatePlainText(value, "q", 200);
-      if (!q.ok()) {
-        errors.push_back(q.error().fields.front());
-      } else {
-        r.q = std::move(*q);
-      }
-    } else if (name == "category") {
-      if (!IsPlainId(value)) errors.push_back({"category", "must be a category id"});
-      r.category = value;
-    } else if (name == "seller") {
-      if (!IsPlainId(value)) errors.push_back({"seller", "must be a user id"});
-      r.seller = value;
-    } else if (name == "condition") {
-      std::set<std::string> set;
-      std::string_view rest = value;
-      bool bad = rest.empty();
-      while (!rest.empty() && !bad) {
-        size_t comma = rest.find(',');
-        std::string_view c = rest.substr(0, comma);
-        if (ConditionIndex(c) < 0) bad = true;
-        set.emplace(c);
-        if (comma == std::string_view::npos) break;
-        rest.remove_prefix(comma + 1);
-        if (rest.empty()) bad = true;
-      }
-      if (bad) {
-        errors.push_back({"condition", "must be a comma-separated list of new, like_new, good, fair, poor"});
-      }
-      r.conditions.assign(set.begin(), set.end());
-    } else if (name == "min_price" || name == "max_price") {
-      auto v = ParseNonNegative(value);
-      if (!v) {
-        errors.push_back({name, "must be a whole number of minor units, 0 or more"});
-      } else {
-        (name == "min_price" ? r.min_price : r.max_price) = *v;
-      }
-    } else if (name == "in_stock") {
-      if (value == "true") {
-        r.in_stock = true;
-      } else if (value == "false") {
-        r.in_stock = false;
-      } else {
-        errors.push_back({"in_stock", "must be true or false"});
-      }
-    } else if (name == "currency") {
-      if (value.size() != 3 || !std::all_of(value.begin(), value.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
-        errors.push_back({"currency", "must be a 3-letter upper-case ISO 4217 code"});
-      }
-      r.currency = value;
-    } else if (name == "sort") {
-      sort = value;
-      if (value == "relevance") {
-        r.sort = Sort::kRelevance;
-      } else if (value == "newest") {
-        r.sort = Sort::kNewest;
-      } else if (value == "price_asc") {
-        r.sort = Sort::kPriceAsc;
-      } else if (value == "price_desc") {
-        r.sort = Sort::kPriceDesc;
-      } else {
-        errors.push_back({"sort", "must be one of relevance, newest, price_asc, price_desc"});
-      }
-    } else if (name == "limit") {
-      auto v = ParseNonNegative(value);
-      if (!v || *v < 1 || *v > 100) {
-        errors.push_back({"limit", "must be a whole number from 1 to 100"});
-      } else {
-        r.limit = static_cast<int>(*v);
-      }
-    } else if (name == "cursor") {
-      if (value.empty()) errors.push_back({"cursor", "must not be empty"});
-      r.cursor = value;
-    } else if (name == "facets") {
-      std::string_view rest = value;
-      bool bad = rest.empty();
-      while (!bad) {
-        size_t comma = rest.find(',');
-        std::string_view f = rest.substr(0, comma);
-        if (f == "category") {
-          r.facet_category = true;
-        } else if (f == "condition") {
-          r.facet_condition = true;
-        } else if (f == "price") {
-          r.facet_price = true;
-        } else if (f == "all") {
-          r.facet_category = r.facet_condition = r.facet_price = true;
-        } else {
-          bad = true;
-        }
-        if (comma == std::string_view::npos) break;
-        rest.remove_prefix(comma + 1);
-      }
-      if (bad) errors.push_back({"facets", "must be a comma-separated list of category, condition, price or all"});
-    } else {
-      errors.push_back({name, "is not a known parameter"});
+  bool present = false;
+  if (ReadText(in, "q", kMaxQueryChars, &r.q, &present)) {
+    r.words = Words(r.q);
+    if (r.words.size() > kMaxQueryWords) {
+      in.AddError("q", "must have at most " + std::to_string(kMaxQueryWords) + " words");
     }
   }
-  if (r.min_price && r.max_price && *r.min_price > *r.max_price) {
-    errors.push_back({"min_price", "must not be greater than max_price"});
+  if (auto v = in.String("category", 64)) {
+    if (!IsPlainId(*v)) in.AddError("category", "must be a category id");
+    r.category = std::move(*v);
   }
-  if (!errors.empty()) return Error::Validation(std::move(errors));
+  if (auto v = in.String("seller", 64)) {
+    if (!IsPlainId(*v)) in.AddError("seller", "must be a user id");
+    r.seller = std::move(*v);
+  }
+  if (auto v = in.String("condition", 64)) {
+    std::set<std::string> set;
+    std::string_view rest = *v;
+    bool bad = rest.empty();
+    while (!rest.empty() && !bad) {
+      size_t comma = rest.find(',');
+      std::string_view c = rest.substr(0, comma);
+      if (ConditionIndex(c) < 0) bad = true;
+      set.emplace(c);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+      if (rest.empty()) bad = true;
+    }
+    if (bad) in.AddError("condition", "must be a comma-separated list of new, like_new, good, fair, poor");
+    r.conditions.assign(set.begin(), set.end());
+  }
+  r.min_price = in.Int("min_price", 0, kMaxPrice);
+  r.max_price = in.Int("max_price", 0, kMaxPrice);
+  r.in_stock = in.Bool("in_stock");
+  if (auto v = in.String("currency", 3)) {
+    if (v->size() != 3 || !std::all_of(v->begin(), v->end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+      in.AddError("currency", "must be a 3-letter upper-case ISO 4217 code");
+    }
+    r.currency = std::move(*v);
+  }
+  const auto sort = in.String("sort", 32);
+  if (sort) {
+    if (*sort == "relevance") {
+      r.sort = Sort::kRelevance;
+    } else if (*sort == "newest") {
+      r.sort = Sort::kNewest;
+    } else if (*sort == "price_asc") {
+      r.sort = Sort::kPriceAsc;
+    } else if (*sort == "price_desc") {
+      r.sort = Sort::kPriceDesc;
+    } else {
+      in.AddError("sort", "must be one of relevance, newest, price_asc, price_desc");
+    }
+  }
+  if (auto v = in.Int("limit", 1, 100)) r.limit = static_cast<int>(*v);
+  if (auto v = in.String("cursor", 1024)) {
+    if (v->empty()) in.AddError("cursor", "must not be empty");
+    r.cursor = std::move(*v);
+  }
+  if (auto v = in.String("facets", 64)) {
+    std::string_view rest = *v;
+    bool bad = rest.empty();
+    while (!bad) {
+      size_t comma = rest.find(',');
+      std::string_view f = rest.substr(0, comma);
+      if (f == "category") {
+        r.facet_category = true;
+      } else if (f == "condition") {
+        r.facet_condition = true;
+      } else if (f == "price") {
+        r.facet_price = true;
+      } else if (f == "all") {
+        r.facet_category = r.facet_condition = r.facet_price = true;
+      } else {
+        bad = true;
+      }
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    if (bad) in.AddError("facets", "must be a comma-separated list of category, condition, price or all");
+  }
+  if (r.min_price && r.max_price && *r.min_price > *r.max_price) {
+    in.AddError("min_price", "must not be greater than max_price");
+  }
+  AGORA_RETURN_IF_ERROR(in.Finish());
   if (!sort) r.sort = r.q.empty() ? Sort::kNewest : Sort::kRelevance;
-  r.words = Words(r.q);
   return r;
 }
 
-Result<SuggestRequest> ParseSuggestRequest(const QueryParams& params) {
+Result<SuggestRequest> ParseSuggestRequest(std::string_view raw_query) {
+  http::QueryReader in(raw_query);
   SuggestRequest r;
-  std::vector<FieldError> errors;
-  bool have_q = false;
-  for (const auto& [name, value] : params) {
-    if (name == "q") {
-      have_q = true;
-      auto q = ValidatePlainText(value, "q", 100);
-      if (!q.ok()) {
-        errors.push_back(q.error().fields.front());
-      } else if (q->empty()) {
-        errors.push_back({"q", "must not be empty"});
-      } else {
-        r.q = std::move(*q);
-      }
-    } else if (name == "limit") {
-      auto v = ParseNonNegative(value);
-      if (!v || *v < 1 || *v > 20) {
-        errors.push_back({"limit", "must be a whole number from 1 to 20"});
-      } else {
-        r.limit = static_cast<int>(*v);
-      }
-    } else {
-      errors.push_back({name, "is not a known parameter"});
-    }
+  std::string q;
+  bool present = false;
+  if (ReadText(in, "q", kMaxQueryChars, &q, &present)) {
+    if (q.empty()) in.AddError("q", "must not be empty");
+    r.q = std::move(q);
+  } else if (!present) {
+    in.AddError("q", "is required");
   }
-  if (!have_q) errors.push_back({"q", "is required"});
-  if (!errors.empty()) return Error::Validation(std::move(errors));
+  if (auto v = in.Int("limit", 1, 20)) r.limit = static_cast<int>(*v);
+  AGORA_RETURN_IF_ERROR(in.Finish());
   r.words = Words(r.q);
   return r;
 }

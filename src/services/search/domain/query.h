@@ -16,13 +16,6 @@
 
 namespace agora::search {
 
-// Query-string parameters as (decoded name, decoded value), in request order.
-using QueryParams = std::vector<std::pair<std::string, std::string>>;
-
-// Splits a raw query string ("a=1&b=x%20y") into decoded pairs. kInvalidArgument
-// (field "query") on a malformed percent escape or a repeated parameter.
-Result<QueryParams> SplitQuery(std::string_view raw);
-
 // True when `s` is well-formed UTF-8 (no overlongs, surrogates or values
 // above U+10FFFF).
 bool IsValidUtf8(std::string_view s);
@@ -99,17 +92,31 @@ struct SearchRequest {
 };
 
 inline constexpr int kMaxResultWindow = 1000;  // offset + limit never beyond
+// Caps on the work one search can cause: q has at most kMaxQueryWords words
+// (each is a posting list to intersect, and the any-word fallback ORs them
+// all), and only the first kMaxSpellingWords get a spelling suggestion (each
+// is an edit-distance scan of the spelling table).
+inline constexpr size_t kMaxQueryWords = 12;
+inline constexpr size_t kMaxSpellingWords = 4;
+inline constexpr size_t kMaxQueryChars = 200;
 
-// Parses and validates GET /v1/search parameters; kInvalidArgument (type
-// "validation") listing every bad field, unknown parameters included.
-Result<SearchRequest> ParseSearchRequest(const QueryParams& params);
+// Parses and validates the raw query string of GET /v1/search with
+// http::QueryReader; kInvalidArgument (type "validation") listing every bad
+// field, unknown and repeated parameters included.
+Result<SearchRequest> ParseSearchRequest(std::string_view raw_query);
 
 struct SuggestRequest {
   std::string q;                    // normalised, non-empty
   std::vector<std::string> words;  // the last one is the prefix to complete
   int limit = 8;
 };
-Result<SuggestRequest> ParseSuggestRequest(const QueryParams& params);
+// GET /v1/search/suggest: q (required, plain text, at most 200 characters)
+// and limit (1 to 20).
+Result<SuggestRequest> ParseSuggestRequest(std::string_view raw_query);
+// A last word shorter than this completes to nothing (answered without
+// touching the index): a 1-letter prefix would scan a large share of the
+// vocabulary for completions nobody can choose between.
+inline constexpr size_t kMinSuggestPrefixChars = 2;
 
 // A short stable hash (hex) of `text`, for the cursor's query binding.
 std::string QueryHash(std::string_view text);

@@ -7,11 +7,7 @@
 namespace agora::search {
 namespace {
 
-Result<SearchRequest> Parse(std::string_view raw) {
-  auto params = SplitQuery(raw);
-  if (!params.ok()) return std::move(params).error();
-  return ParseSearchRequest(*params);
-}
+Result<SearchRequest> Parse(std::string_view raw) { return ParseSearchRequest(raw); }
 
 std::string FirstField(const Result<SearchRequest>& r) { return r.error().fields.at(0).field; }
 
@@ -113,14 +109,49 @@ TEST(SearchRequest, KeysIgnoreParameterOrderAndConditionOrder) {
 }
 
 TEST(ParseSuggestRequest, NeedsAPrefix) {
-  auto ok = ParseSuggestRequest(*SplitQuery("q=red+ph&limit=5"));
+  auto ok = ParseSuggestRequest(("q=red+ph&limit=5"));
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->words.back(), "ph");
   EXPECT_EQ(ok->limit, 5);
-  EXPECT_FALSE(ParseSuggestRequest(*SplitQuery("")).ok());
-  EXPECT_FALSE(ParseSuggestRequest(*SplitQuery("q=+")).ok());
-  EXPECT_FALSE(ParseSuggestRequest(*SplitQuery("q=a&limit=21")).ok());
-  EXPECT_FALSE(ParseSuggestRequest(*SplitQuery("q=" + std::string(101, 'a'))).ok());
+  EXPECT_FALSE(ParseSuggestRequest(("")).ok());
+  EXPECT_FALSE(ParseSuggestRequest(("q=+")).ok());
+  EXPECT_FALSE(ParseSuggestRequest(("q=a&limit=21")).ok());
+  EXPECT_FALSE(ParseSuggestRequest(("q=" + std::string(201, 'a'))).ok());
+  EXPECT_TRUE(ParseSuggestRequest(("q=" + std::string(200, 'a'))).ok());
+  auto missing = ParseSuggestRequest("limit=3");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().fields.at(0).field, "q");
+  EXPECT_EQ(missing.error().fields.at(0).message, "is required");
+  auto twice = ParseSuggestRequest("q=ph&q=ph&colour=red");
+  ASSERT_FALSE(twice.ok());
+  ASSERT_EQ(twice.error().fields.size(), 2u);
+  EXPECT_EQ(twice.error().fields[0].field, "q");
+  EXPECT_EQ(twice.error().fields[1].field, "colour");
+}
+
+TEST(ParseSearchRequest, CapsTheNumberOfWords) {
+  std::string twelve = "q=w1";
+  for (int i = 2; i <= 12; ++i) twelve += "+w" + std::to_string(i);
+  auto ok = Parse(twelve);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->words.size(), 12u);
+  auto bad = Parse(twelve + "+w13&limit=0");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().type, "validation");
+  ASSERT_EQ(bad.error().fields.size(), 2u);
+  EXPECT_EQ(bad.error().fields[0].field, "q");
+  EXPECT_EQ(bad.error().fields[0].message, "must have at most 12 words");
+  EXPECT_EQ(bad.error().fields[1].field, "limit");
+  // White space does not count: runs collapse before words are counted.
+  EXPECT_TRUE(Parse("q=%20%20a%20%20%20b%20").ok());
+}
+
+TEST(ParseSearchRequest, ReportsEveryBadParameterAtOnce) {
+  auto r = Parse("sort=cheap&limit=0&colour=red&q=a&q=b");
+  ASSERT_FALSE(r.ok());
+  std::vector<std::string> fields;
+  for (const auto& f : r.error().fields) fields.push_back(f.field);
+  EXPECT_EQ(fields, (std::vector<std::string>{"q", "sort", "limit", "colour"}));
 }
 
 TEST(PriceBucket, EdgesBelongToTheUpperBucket) {

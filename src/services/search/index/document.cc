@@ -23,25 +23,35 @@ int64_t IntField(const boost::json::object& o, std::string_view key, int64_t fal
 
 }  // namespace
 
-uint16_t CategoryTable::Intern(const std::string& id, std::string_view name) {
+uint16_t CategoryTable::Intern(const std::string& id, std::string_view name, int64_t seq) {
   if (id.empty()) return 0;
   auto it = index_of.find(id);
   if (it != index_of.end()) {
-    if (!name.empty() && names[it->second] != name) names[it->second] = std::string(name);
-    return it->second;
+    const uint16_t i = it->second;
+    if (!name.empty() && seq >= seqs[i]) {
+      if (names[i] != name) names[i] = std::string(name);
+      seqs[i] = seq;
+    }
+    return i;
   }
   if (ids.size() >= 0xFFFF) return 0;
   const auto idx = static_cast<uint16_t>(ids.size());
   ids.push_back(id);
   names.emplace_back(name);
+  seqs.push_back(name.empty() ? 0 : seq);
   index_of.emplace(id, idx);
   return idx;
+}
+
+int64_t CategoryTable::SeqOf(const std::string& id) const {
+  auto it = index_of.find(id);
+  return it == index_of.end() ? 0 : seqs[it->second];
 }
 
 std::string CategoryTable::ToJson() const {
   boost::json::array a;
   a.reserve(ids.size());
-  for (size_t i = 1; i < ids.size(); ++i) a.push_back(boost::json::array{ids[i], names[i]});
+  for (size_t i = 1; i < ids.size(); ++i) a.push_back(boost::json::array{ids[i], names[i], seqs[i]});
   return boost::json::serialize(a);
 }
 
@@ -51,11 +61,11 @@ CategoryTable CategoryTable::FromJson(std::string_view json) {
   auto v = boost::json::parse(json, ec);
   if (ec || !v.is_array()) return t;
   for (const auto& e : v.get_array()) {
-    if (!e.is_array() || e.get_array().size() != 2 || !e.get_array()[0].is_string() || !e.get_array()[1].is_string()) {
-      continue;
-    }
-    std::string id(e.get_array()[0].get_string());
-    t.Intern(id, e.get_array()[1].get_string());
+    // [id, name, seq]; folders written before names carried a seq: [id, name].
+    const auto* a = e.if_array();
+    if (!a || a->size() < 2 || a->size() > 3 || !(*a)[0].is_string() || !(*a)[1].is_string()) continue;
+    const int64_t seq = a->size() == 3 && (*a)[2].is_int64() ? (*a)[2].get_int64() : 0;
+    t.Intern(std::string((*a)[0].get_string()), (*a)[1].get_string(), seq);
   }
   return t;
 }
@@ -82,16 +92,27 @@ std::string Snippet(std::string_view description) {
 bool IsActive(const boost::json::object& listing) { return StringField(listing, "status") == "active"; }
 
 Result<Xapian::Document> BuildDocument(const boost::json::object& listing, CategoryTable& categories,
-                                       Xapian::TermGenerator& tg) {
+                                       Xapian::TermGenerator& tg, int64_t seq, Xapian::Document* spelling) {
   const std::string id(StringField(listing, "id"));
   const int64_t version = IntField(listing, "version", -1);
   if (id.empty() || version < 0) return Error::InvalidArgument("listing payload without id or version");
 
   Xapian::Document doc;
   tg.set_document(doc);
+  // The words that feed the spelling dictionary, when the caller collects
+  // them itself (unstemmed, one per occurrence, as FLAG_SPELLING adds them).
+  Xapian::TermGenerator spell;
+  if (spelling != nullptr) {
+    spell.set_stemming_strategy(Xapian::TermGenerator::STEM_NONE);
+    spell.set_document(*spelling);
+  }
+  auto index_spelled = [&](const std::string& text, Xapian::termcount wdf) {
+    tg.index_text_without_positions(text, wdf);
+    if (spelling != nullptr) spell.index_text_without_positions(text);
+  };
   const std::string title(StringField(listing, "title"));
   const std::string_view description = StringField(listing, "description");
-  tg.index_text_without_positions(title, 3);
+  index_spelled(title, 3);
   // Descriptions feed the index but not the spelling dictionary: it would
   // double the indexing cost for suggestions nobody needs.
   const auto flags = tg.set_flags(Xapian::TermGenerator::flags(0), Xapian::TermGenerator::flags(0));
@@ -106,8 +127,8 @@ Result<Xapian::Document> BuildDocument(const boost::json::object& listing, Categ
       const std::string_view name = StringField(step.get_object(), "name");
       if (cid.empty()) continue;
       doc.add_boolean_term("C" + cid);
-      leaf = categories.Intern(cid, name);
-      if (!name.empty()) tg.index_text_without_positions(std::string(name));
+      leaf = categories.Intern(cid, name, seq);
+      if (!name.empty()) index_spelled(std::string(name), 1);
     }
   }
   if (const std::string cat(StringField(listing, "category_id")); !cat.empty()) {
@@ -116,8 +137,8 @@ Result<Xapian::Document> BuildDocument(const boost::json::object& listing, Categ
   }
   if (const auto* attrs = listing.if_contains("attributes"); attrs && attrs->is_object()) {
     for (const auto& [k, v] : attrs->get_object()) {
-      tg.index_text_without_positions(std::string(k.data(), k.size()));
-      if (v.is_string()) tg.index_text_without_positions(std::string(v.get_string()));
+      index_spelled(std::string(k.data(), k.size()), 1);
+      if (v.is_string()) index_spelled(std::string(v.get_string()), 1);
     }
   }
 
@@ -159,6 +180,10 @@ Result<Xapian::Document> BuildDocument(const boost::json::object& listing, Categ
   data["snippet"] = Snippet(description);
   data["in_stock"] = in_stock;
   doc.set_data(boost::json::serialize(data));
+  // Xapian's reference counts are not atomic: hold no reference to the
+  // document in `tg` once it is handed back (it may go to another thread).
+  tg.set_document(Xapian::Document());
+  if (spelling != nullptr) spell.set_document(Xapian::Document());
   return doc;
 }
 

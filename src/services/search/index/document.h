@@ -48,15 +48,22 @@ inline constexpr size_t kSnippetCodePoints = 160;
 
 // Category ids and names, with a small stable index per id for the packed
 // facet key (index 0 = none). Index positions never change once given.
+// Each name remembers the catalog seq of the event it came from, so an old
+// category event (redelivered, or replayed by catch-up) never restores an
+// old name.
 struct CategoryTable {
   std::vector<std::string> ids;    // [index] -> id ("" at 0)
   std::vector<std::string> names;  // [index] -> current name
+  std::vector<int64_t> seqs;       // [index] -> seq of the event that set the name
   std::unordered_map<std::string, uint16_t> index_of;
 
-  CategoryTable() : ids(1), names(1) {}
-  // The index of `id`, adding it (with `name` when non-empty) if new; 0 when
-  // the table is full (65,535 categories).
-  uint16_t Intern(const std::string& id, std::string_view name);
+  CategoryTable() : ids(1), names(1), seqs(1, 0) {}
+  // The index of `id`, adding it if new; 0 when the table is full (65,535
+  // categories). A non-empty `name` replaces the current one unless the
+  // current one came from a later event (seq above `seq`).
+  uint16_t Intern(const std::string& id, std::string_view name, int64_t seq = 0);
+  // The seq that set the name of `id` (0: none, or unknown id).
+  int64_t SeqOf(const std::string& id) const;
   std::string ToJson() const;
   static CategoryTable FromJson(std::string_view json);
 };
@@ -65,8 +72,15 @@ struct CategoryTable {
 // category path in `categories`. `tg` carries the stemmer and, when spelling
 // data is wanted, the database and FLAG_SPELLING. kInvalidArgument when the
 // payload lacks "id" or "version".
+// `seq` is the catalog seq of the event (category names in its path update
+// the table as of that seq). With `spelling`, the words that feed the
+// spelling dictionary are also indexed into *spelling (unstemmed, wdf = the
+// number of occurrences) for the caller to add with add_spelling: then `tg`
+// needs no database, and the document can be built on another thread than
+// the one writing the index.
 Result<Xapian::Document> BuildDocument(const boost::json::object& listing, CategoryTable& categories,
-                                       Xapian::TermGenerator& tg);
+                                       Xapian::TermGenerator& tg, int64_t seq = 0,
+                                       Xapian::Document* spelling = nullptr);
 
 // A TermGenerator set up for BuildDocument; `spelling_db` may be null.
 Xapian::TermGenerator NewTermGenerator(Xapian::WritableDatabase* spelling_db);

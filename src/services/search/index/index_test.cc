@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -44,9 +45,7 @@ class IndexTest : public ::testing::Test {
   void Idle() { ASSERT_TRUE(indexer_->WaitIdle(5s)); }
 
   SearchResult Run(std::string_view raw, int offset = 0, bool facets = false) {
-    auto params = SplitQuery(raw);
-    EXPECT_TRUE(params.ok());
-    auto req = ParseSearchRequest(*params);
+    auto req = ParseSearchRequest(raw);
     EXPECT_TRUE(req.ok()) << req.error().message;
     auto r = searcher_->Search(*req, offset, facets);
     EXPECT_TRUE(r.ok());
@@ -309,6 +308,11 @@ TEST_F(IndexTest, ReindexSwitchesARunningWriterToTheNewFolder) {
   // Catch-up replayed the ghost's creation: its tombstone keeps it archived.
   ASSERT_TRUE(indexer_->WaitIdle(5s));
   EXPECT_TRUE(Run("q=ghost").docs.empty());
+  // The rebuild fed the spelling dictionary (words collected by the builder
+  // thread; catch-up skipped these listings' events as not newer).
+  auto typo = Run("q=teapto");
+  ASSERT_TRUE(typo.spelling_suggestion.has_value());
+  EXPECT_EQ(*typo.spelling_suggestion, "teapot");
   // Events after the rebuild land in the new folder.
   Deliver(catalog_.Put(TestListing("prd_new", "Fresh teapot", 500, "cat_books")));
   Idle();
@@ -328,6 +332,144 @@ TEST_F(IndexTest, CategoryRenameUpdatesFacetNames) {
   Idle();
   auto r = Run("facets=category", 0, true);
   EXPECT_EQ(r.categories->names[r.categories->index_of.at("cat_books")], "Printed books");
+}
+
+TEST_F(IndexTest, AnOldCategoryEventNeverRestoresAnOldName) {
+  OpenAndStart();
+  Deliver(catalog_.Put(TestListing("prd_1", "Novel", 900, "cat_books")));
+  auto old_name = catalog_.AddCategory("cat_books", "", "Old books");
+  auto new_name = catalog_.AddCategory("cat_books", "", "Printed books");
+  Deliver(old_name);
+  Deliver(new_name);
+  Idle();
+  Deliver(old_name);  // redelivered after catch-up
+  Idle();
+  auto name_of = [&] {
+    auto r = Run("facets=category", 0, true);
+    return r.categories->names[r.categories->index_of.at("cat_books")];
+  };
+  EXPECT_EQ(name_of(), "Printed books");
+  // A listing event older than the rename carries the old name in its path.
+  auto stale = catalog_.AllListings().front();
+  stale.category_path = {{"cat_books", "Old books"}};
+  stale.version = 7;
+  events::Event e;
+  e.id = "evt_stale";
+  e.type = "listing.updated";
+  e.source = "catalog";
+  e.seq = old_name.seq;
+  e.payload = boost::json::serialize(catalog::ListingEventPayload(stale));
+  Deliver(e);
+  Idle();
+  EXPECT_EQ(name_of(), "Printed books");
+  // The seqs are kept with the names: a restart (catch-up replays the
+  // window, old events included) does not bring the old name back.
+  searcher_.reset();
+  indexer_.reset();
+  OpenAndStart();
+  EXPECT_EQ(name_of(), "Printed books");
+}
+
+TEST_F(IndexTest, ConcurrentSearchesWithoutAFilterShareNothing) {
+  OpenAndStart();
+  for (int i = 0; i < 40; ++i) Deliver(catalog_.Put(TestListing("prd_" + std::to_string(i), "Lamp", 100 + i, "cat_root")));
+  Idle();
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 300; ++i) {
+        auto req = ParseSearchRequest(i % 2 ? "limit=5" : "facets=all");
+        auto r = searcher_->Search(*req, 0, req->any_facet());
+        if (!r.ok() || r->total != 40) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST_F(IndexTest, SpellingSuggestionsLookAtTheFirstWordsOnly) {
+  OpenAndStart();
+  Deliver(catalog_.Put(TestListing("prd_1", "Telescope with tripod", 20000, "cat_root")));
+  Idle();
+  auto r = Run("q=telescpoe+a+b+c+tripdo");
+  ASSERT_TRUE(r.spelling_suggestion.has_value());
+  EXPECT_EQ(*r.spelling_suggestion, "telescope a b c tripdo");  // the 5th word is left alone
+}
+
+TEST_F(IndexTest, SuggestNeedsTwoLetters) {
+  OpenAndStart();
+  Deliver(catalog_.Put(TestListing("prd_1", "Phone case", 500, "cat_phones")));
+  Idle();
+  SuggestRequest req;
+  req.q = "p";
+  req.words = {"p"};
+  auto one = searcher_->Suggest(req);
+  ASSERT_TRUE(one.ok());
+  EXPECT_TRUE(one->empty());
+  req.q = req.words[0] = "ph";
+  auto two = searcher_->Suggest(req);
+  ASSERT_TRUE(two.ok());
+  ASSERT_EQ(two->size(), 1u);
+  EXPECT_EQ((*two)[0].text, "phone");
+}
+
+TEST_F(IndexTest, HitsBeyondTheHitTableBoundComeFromTheIndex) {
+  for (int i = 0; i < 30; ++i) (void)catalog_.Put(TestListing("prd_" + std::to_string(100 + i), "Kite", 700, "cat_root"));
+  auto options = Options();
+  options.hit_table_bytes = 10 * (HitTable::kEntryOverhead + 400);  // about ten hits
+  auto indexer = Indexer::Open(options, catalog_);
+  ASSERT_TRUE(indexer.ok());
+  indexer_ = std::move(*indexer);
+  searcher_ = std::make_unique<Searcher>(*indexer_);
+  indexer_->Start();
+  Idle();
+  const auto held = indexer_->snapshot()->hits->entries();
+  EXPECT_GT(held, 0u);
+  EXPECT_LT(held, 30u);
+  EXPECT_LE(indexer_->snapshot()->hits->bytes(), options.hit_table_bytes);
+  auto r = Run("q=kite&limit=100&sort=price_asc");
+  ASSERT_EQ(r.docs.size(), 30u);
+  std::set<std::string> ids;
+  for (const auto& id : Ids(r)) ids.insert(id);
+  EXPECT_EQ(ids.size(), 30u);
+  // Updates reach hits inside and beyond the bound alike.
+  Deliver(catalog_.SetQuantity("prd_100", 0));
+  Deliver(catalog_.SetQuantity("prd_129", 0));
+  Idle();
+  auto out = Run("in_stock=false&limit=100");
+  ASSERT_EQ(out.docs.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(Doc(out, i).at("in_stock"), false);
+}
+
+TEST(HitTable, SnapshotsKeepTheirEntriesWhileTheWriterChangesACopy) {
+  HitTable writer(1 << 20);
+  auto hit = [](const char* s) { return std::make_shared<const std::string>(s); };
+  writer.Set(1, hit("one"));
+  writer.Set(300, hit("three hundred"));
+  const HitTable published = writer;  // what Publish does
+  writer.Set(1, hit("uno"));
+  writer.Set(300, nullptr);
+  writer.Set(5000, hit("new"));
+  EXPECT_EQ(*published.Find(1), "one");
+  EXPECT_EQ(*published.Find(300), "three hundred");
+  EXPECT_EQ(published.Find(5000), nullptr);
+  EXPECT_EQ(*writer.Find(1), "uno");
+  EXPECT_EQ(writer.Find(300), nullptr);
+  EXPECT_EQ(*writer.Find(5000), "new");
+  EXPECT_EQ(writer.Find(2), nullptr);
+  EXPECT_EQ(writer.entries(), 2u);
+  EXPECT_EQ(writer.bytes(), 6 + 2 * HitTable::kEntryOverhead);
+  // Beyond the bound an entry is not kept (and a replaced one is forgotten).
+  HitTable small(HitTable::kEntryOverhead + 4);
+  small.Set(1, hit("abcd"));
+  small.Set(2, hit("x"));
+  EXPECT_NE(small.Find(1), nullptr);
+  EXPECT_EQ(small.Find(2), nullptr);
+  small.Set(1, hit("abcdef"));
+  EXPECT_EQ(small.Find(1), nullptr);
+  EXPECT_EQ(small.bytes(), 0u);
 }
 
 TEST_F(IndexTest, WaitsForTheCatalogWhenTheOutboxIsUnreadable) {
