@@ -331,6 +331,30 @@ class SearchFlows(ProblemAssertions):
         r = self.server.request("GET", with_query("/v1/search/suggest", q="lam", limit="20"))
         self.assertEqual(r.status, 200, r)
 
+    def test_answers_carry_validators_and_revalidate_with_304(self):
+        """Proves: search and suggest answers carry an ETag and a public
+        Cache-Control; If-None-Match with that tag answers 304 without a
+        body until the answer changes."""
+        word = unique_word()
+        self.create(f"{word} validator")
+        self.await_search(lambda b: b["total"] == 1, "the listing", time.monotonic(), q=word)
+        for path in (with_query("/v1/search", q=word), with_query("/v1/search/suggest", q=word[:4])):
+            with self.subTest(path=path):
+                r = self.server.request("GET", path)
+                self.assertEqual(r.status, 200, r)
+                tag = r.headers.get("ETag")
+                self.assertTrue(tag, "no ETag")
+                self.assertIn("public", r.headers.get("Cache-Control", ""))
+                again = self.server.request("GET", path, headers={"If-None-Match": tag})
+                self.assertEqual(again.status, 304, again)
+                self.assertEqual(again.raw, b"")
+                self.assertEqual(again.headers.get("ETag"), tag)
+        before = self.server.request("GET", with_query("/v1/search", q=word)).headers.get("ETag")
+        self.create(f"{word} second validator")
+        self.await_search(lambda b: b["total"] == 2, "both listings", time.monotonic(), q=word)
+        changed = self.server.request("GET", with_query("/v1/search", q=word), headers={"If-None-Match": before})
+        self.assertEqual(changed.status, 200, changed)
+
     def test_tampered_cursors_are_refused(self):
         """Proves: a search cursor with a character changed, or used with
         another sort, is 400 invalid-cursor."""

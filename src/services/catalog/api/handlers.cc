@@ -7,6 +7,7 @@
 
 #include "core/crypto/encoding.h"
 #include "core/crypto/hash.h"
+#include "core/http/conditional.h"
 #include "core/http/problem.h"
 #include "core/http/query.h"
 #include "core/json.h"
@@ -65,31 +66,6 @@ Result<std::optional<int64_t>> IfMatchVersion(const Request& req) {
   }
   // Never equal to a real version: answers 412.
   return std::optional<int64_t>(-1);
-}
-
-bool IfNoneMatchHits(const Request& req, std::string_view etag) {
-  auto h = req.headers.Get("If-None-Match");
-  if (!h) return false;
-  std::string_view v = *h;
-  if (v.find('*') != std::string_view::npos) return true;
-  // A list of (possibly weak) tags; compare weakly, as RFC 9110 says for GET.
-  std::string_view bare = etag.substr(0, 2) == "W/" ? etag.substr(2) : etag;
-  size_t pos = 0;
-  while ((pos = v.find(bare, pos)) != std::string_view::npos) {
-    const size_t end = pos + bare.size();
-    const bool left_ok = pos == 0 || v[pos - 1] == ' ' || v[pos - 1] == ',' || v[pos - 1] == '/';
-    const bool right_ok = end == v.size() || v[end] == ' ' || v[end] == ',';
-    if (left_ok && right_ok) return true;
-    pos = end;
-  }
-  return false;
-}
-
-Response NotModified(std::string etag, std::string cache_control) {
-  Response r = Response::Empty(304);
-  r.headers.Set("ETag", std::move(etag));
-  r.headers.Set("Cache-Control", std::move(cache_control));
-  return r;
 }
 
 Response ListingResponse(int status, const Listing& l, bool owner_view) {
@@ -293,13 +269,7 @@ Response PageResponse(const Request& req, const ListingPage& page, const BrowseQ
   } else {
     body["next_cursor"] = nullptr;
   }
-  Response r = Response::Json(200, body);
-  const std::string etag = "W/\"" + crypto::HexEncode(crypto::Sha256(r.body).substr(0, 12)) + "\"";
-  const std::string cache = cacheable ? "public, max-age=5" : "private, no-cache";
-  if (IfNoneMatchHits(req, etag)) return NotModified(etag, cache);
-  r.headers.Set("ETag", etag);
-  r.headers.Set("Cache-Control", cache);
-  return r;
+  return http::Conditional(req, Response::Json(200, body), cacheable ? "public, max-age=5" : "private, no-cache");
 }
 
 boost::json::object CategoryNodeJson(const CategoryNode& n) {
@@ -356,12 +326,9 @@ void AddRoutes(http::App& app, CatalogService& svc, const crypto::CursorCodec& c
       const bool owner = actor && (actor->admin || actor->user_id == l->seller_id);
       const std::string etag = ETagOf(l->version);
       const std::string cache = actor ? "private, no-cache" : "public, max-age=5";
-      if (IfNoneMatchHits(req, etag)) return NotModified(etag, cache);
       Response r = ListingResponse(200, *l, owner);
-      r.headers.Set("ETag", etag);
-      r.headers.Set("Cache-Control", cache);
       r.headers.Set("Vary", "Authorization");
-      return r;
+      return http::Conditional(req, std::move(r), cache, etag);
     });
     get.optional_authentication = true;
     app.Add(std::move(get));
@@ -447,12 +414,9 @@ void AddRoutes(http::App& app, CatalogService& svc, const crypto::CursorCodec& c
     if (!tree.ok()) return ServiceProblem(req, tree.error());
     boost::json::array data;
     for (const auto& n : *tree) data.push_back(CategoryNodeJson(n));
-    Response r = Response::Json(200, boost::json::object{{"data", std::move(data)}, {"next_cursor", nullptr}});
-    const std::string etag = "W/\"" + crypto::HexEncode(crypto::Sha256(r.body).substr(0, 12)) + "\"";
-    if (IfNoneMatchHits(req, etag)) return NotModified(etag, "public, max-age=60");
-    r.headers.Set("ETag", etag);
-    r.headers.Set("Cache-Control", "public, max-age=60");
-    return r;
+    return http::Conditional(
+        req, Response::Json(200, boost::json::object{{"data", std::move(data)}, {"next_cursor", nullptr}}),
+        "public, max-age=60");
   }));
 
   app.Add(MakeRoute(Method::kGet, "/v1/categories/{id}", Execution::kBlocking, [&svc](Request& req) {
@@ -464,9 +428,7 @@ void AddRoutes(http::App& app, CatalogService& svc, const crypto::CursorCodec& c
     for (const auto& k : d->children) kids.push_back(CategoryToJson(k));
     o["path"] = std::move(path);
     o["children"] = std::move(kids);
-    Response r = Response::Json(200, o);
-    r.headers.Set("Cache-Control", "public, max-age=60");
-    return r;
+    return http::Conditional(req, Response::Json(200, o), "public, max-age=60");
   }));
 
   app.Add(seller_route(Method::kPost, "/v1/categories", [&svc](Request& req) {

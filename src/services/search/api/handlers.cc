@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/http/conditional.h"
 #include "core/http/problem.h"
 #include "core/log.h"
 
@@ -176,13 +177,17 @@ Result<std::string> SearchApi::Suggest(std::string_view raw_query) {
 void AddRoutes(http::App& app, SearchApi& api, http::Execution execution) {
   auto search = http::MakeRoute(http::Method::kGet, "/v1/search", execution, [&api](http::Request& req) {
     auto body = api.Search(req.query);
-    return body.ok() ? JsonBody(std::move(*body)) : ProblemFor(req, body.error());
+    // Answers change with the index (every commit): a short public max-age,
+    // and a validator for revalidation.
+    return body.ok() ? http::Conditional(req, JsonBody(std::move(*body)), "public, max-age=5")
+                     : ProblemFor(req, body.error());
   });
   search.summary = "Search active listings";
   app.Add(std::move(search));
   auto suggest = http::MakeRoute(http::Method::kGet, "/v1/search/suggest", execution, [&api](http::Request& req) {
     auto body = api.Suggest(req.query);
-    return body.ok() ? JsonBody(std::move(*body)) : ProblemFor(req, body.error());
+    return body.ok() ? http::Conditional(req, JsonBody(std::move(*body)), "public, max-age=60")
+                     : ProblemFor(req, body.error());
   });
   suggest.summary = "Complete the last word of a search";
   app.Add(std::move(suggest));
