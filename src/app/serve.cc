@@ -11,6 +11,7 @@
 #include "core/http/problem.h"
 #include "core/http/server.h"
 #include "core/log.h"
+#include "core/strings.h"
 #include "services/gateway/jwt_authenticator.h"
 #include "core/crypto/cursor.h"
 #include "services/catalog/module.h"
@@ -26,11 +27,7 @@ constexpr const char* kServices[] = {"identity", "catalog", "search"};
 
 bool ServicesValid(const std::string& list, std::string& bad) {
   if (list == "all") return true;
-  std::string_view rest = list;
-  while (!rest.empty()) {
-    auto comma = rest.find(',');
-    std::string_view name = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  for (std::string_view name : SplitList(list)) {
     bool known = name == "gateway";
     for (const char* s : kServices) known = known || name == s;
     if (!known) {

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "core/db/db.h"
+#include "core/metrics.h"
 #include "core/result.h"
 
 namespace agora::events {
@@ -165,5 +166,12 @@ class OutboxRelay {
   std::atomic<int64_t> pending_{0};
   int64_t failures_logged_ = 0;  // GUARDED_BY(relay_mu_)
 };
+
+// Exports what every publishing service shows on /metrics, labelled with
+// `service`: the relay's pending outbox rows and the database pool (open and
+// in-use connections, acquisitions that waited). `db` and `relay` must
+// outlive `registry`'s use.
+void ExportServiceMetrics(metrics::Registry& registry, const std::string& service, db::Database& db,
+                          const OutboxRelay& relay);
 
 }  // namespace agora::events

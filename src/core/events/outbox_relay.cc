@@ -144,4 +144,17 @@ Result<int> OutboxRelay::RelayOnce() {
   return total;
 }
 
+void ExportServiceMetrics(metrics::Registry& registry, const std::string& service, db::Database& db,
+                          const OutboxRelay& relay) {
+  const std::string label = "service=\"" + service + "\"";
+  registry.NewGauge("agora_outbox_pending_events", "Committed events not yet published to the bus.",
+                    [&relay] { return static_cast<double>(relay.pending()); }, label);
+  registry.NewGauge("agora_db_pool_connections", "Open database connections, by service and state.",
+                    [&db] { return static_cast<double>(db.Stats().size); }, label + ",state=\"open\"");
+  registry.NewGauge("agora_db_pool_connections", "Open database connections, by service and state.",
+                    [&db] { return static_cast<double>(db.Stats().in_use); }, label + ",state=\"in_use\"");
+  registry.NewGauge("agora_db_pool_waits", "Connection acquisitions that had to wait, by service.",
+                    [&db] { return static_cast<double>(db.Stats().waits); }, label);
+}
+
 }  // namespace agora::events

@@ -63,15 +63,7 @@ void Module::Start(events::Bus& bus, metrics::Registry& metrics) {
   impl_->relay = std::make_unique<events::OutboxRelay>(*impl_->db, bus);
   auto* relay = impl_->relay.get();
   impl_->store->SetOnEventsCommitted([relay] { relay->Notify(); });
-  metrics.NewGauge("agora_outbox_pending_events", "Committed events not yet published to the bus.",
-                   [relay] { return static_cast<double>(relay->pending()); }, R"(service="identity")");
-  auto* db = impl_->db.get();
-  metrics.NewGauge("agora_db_pool_connections", "Open database connections, by service and state.",
-                   [db] { return static_cast<double>(db->Stats().size); }, R"(service="identity",state="open")");
-  metrics.NewGauge("agora_db_pool_connections", "Open database connections, by service and state.",
-                   [db] { return static_cast<double>(db->Stats().in_use); }, R"(service="identity",state="in_use")");
-  metrics.NewGauge("agora_db_pool_waits", "Connection acquisitions that had to wait, by service.",
-                   [db] { return static_cast<double>(db->Stats().waits); }, R"(service="identity")");
+  events::ExportServiceMetrics(metrics, "identity", *impl_->db, *relay);
   relay->Start();
 }
 

@@ -8,10 +8,12 @@
 #include "core/crypto/encoding.h"
 #include "core/crypto/hash.h"
 #include "core/http/conditional.h"
+#include "core/http/json_body.h"
 #include "core/http/problem.h"
 #include "core/http/query.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/strings.h"
 #include "services/catalog/domain/listing_json.h"
 
 namespace agora::catalog {
@@ -73,17 +75,6 @@ Response ListingResponse(int status, const Listing& l, bool owner_view) {
   r.headers.Set("ETag", ETagOf(l.version));
   r.headers.Set("Cache-Control", "private, no-cache");
   return r;
-}
-
-// Parses the body and reads its fields with `read`; any problem becomes a 400.
-template <class F>
-std::optional<Response> ReadBody(const Request& req, F&& read) {
-  auto body = json::ParseObject(req.body);
-  if (!body.ok()) return http::ProblemFrom(body.error());
-  json::FieldReader r(*body);
-  read(r);
-  if (Status s = r.Finish(); !s.ok()) return http::ProblemFrom(s.error());
-  return std::nullopt;
 }
 
 std::optional<Money> ReadMoney(json::FieldReader& r, std::string_view key, bool required) {
@@ -188,16 +179,6 @@ Status DecodeCursor(const crypto::CursorCodec& codec, std::string_view cursor, B
   return Ok();
 }
 
-std::vector<std::string> SplitComma(std::string_view s) {
-  std::vector<std::string> out;
-  while (!s.empty()) {
-    auto comma = s.find(',');
-    out.emplace_back(s.substr(0, comma));
-    s = comma == std::string_view::npos ? std::string_view() : s.substr(comma + 1);
-  }
-  return out;
-}
-
 // Reads the browse parameters shared by the public list and "my listings".
 Result<BrowseQuery> ReadBrowseQuery(const Request& req, CatalogService& svc, const crypto::CursorCodec& cursors,
                                     bool mine, std::string& digest) {
@@ -224,12 +205,12 @@ Result<BrowseQuery> ReadBrowseQuery(const Request& req, CatalogService& svc, con
     if (auto seller = r.String("seller", 64)) q.seller_id = *seller;
   }
   if (auto conditions = r.String("condition", 100)) {
-    for (auto& c : SplitComma(*conditions)) {
+    for (std::string_view c : SplitList(*conditions)) {
       if (!IsCondition(c)) {
         r.AddError("condition", "must be new, like_new, good, fair or poor (comma-separated)");
         break;
       }
-      q.conditions.push_back(std::move(c));
+      q.conditions.emplace_back(c);
     }
   }
   q.in_stock = r.Bool("in_stock");
@@ -308,7 +289,7 @@ void AddRoutes(http::App& app, CatalogService& svc, const crypto::CursorCodec& c
 
   app.Add(seller_route(Method::kPost, "/v1/products", [&svc](Request& req) {
     ListingInput in;
-    if (auto bad = ReadBody(req, [&](json::FieldReader& r) { ReadListingFields(r, in, true); })) return *bad;
+    if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) { ReadListingFields(r, in, true); })) return *bad;
     auto l = svc.CreateListing(ActorOf(req), in);
     if (!l.ok()) return ServiceProblem(req, l.error());
     Response r = ListingResponse(201, *l, true);
@@ -342,7 +323,7 @@ void AddRoutes(http::App& app, CatalogService& svc, const crypto::CursorCodec& c
                                      .WithType("precondition-required"));
     }
     ListingInput in;
-    if (auto bad = ReadBody(req, [&](json::FieldReader& r) { ReadListingFields(r, in, false); })) return *bad;
+    if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) { ReadListingFields(r, in, false); })) return *bad;
     // "*" (any version) reads as nullopt: whatever version is current.
     auto l = svc.UpdateListing(ActorOf(req), req.PathParam("id"), *version, in);
     if (!l.ok()) return ServiceProblem(req, l.error());
@@ -370,7 +351,7 @@ void AddRoutes(http::App& app, CatalogService& svc, const crypto::CursorCodec& c
   app.Add(seller_route(Method::kPost, "/v1/products/{id}/inventory", [&svc](Request& req) {
     std::optional<int64_t> delta, quantity;
     std::optional<std::string> reason;
-    if (auto bad = ReadBody(req, [&](json::FieldReader& r) {
+    if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) {
           delta = r.Int("delta", false, -Limits::kQuantityMax, Limits::kQuantityMax);
           quantity = r.Int("quantity", false, 0, Limits::kQuantityMax);
           reason = r.String("reason", false, 1, 200);

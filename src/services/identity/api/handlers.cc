@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "core/clock.h"
+#include "core/http/json_body.h"
 #include "core/http/problem.h"
 #include "core/id.h"
 #include "core/json.h"
@@ -70,17 +71,6 @@ Response ServiceProblem(const Request& req, const Error& error) {
   return http::ProblemFrom(error);
 }
 
-// Parses the body and reads its fields with `read`; any problem becomes a 400.
-template <class F>
-std::optional<Response> ReadBody(const Request& req, F&& read) {
-  auto body = json::ParseObject(req.body);
-  if (!body.ok()) return http::ProblemFrom(body.error());
-  json::FieldReader r(*body);
-  read(r);
-  if (Status s = r.Finish(); !s.ok()) return http::ProblemFrom(s.error());
-  return std::nullopt;
-}
-
 http::Route Authed(http::Route r, std::vector<std::string> roles = {}) {
   r.authenticated = true;
   r.roles = std::move(roles);
@@ -94,7 +84,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
   // Passwords are hashed on the CPU pool, never on I/O threads.
   app.Add(MakeRoute(Method::kPost, "/v1/auth/register", Execution::kCpu, [&svc](Request& req) {
     std::optional<std::string> email, password, name;
-    if (auto bad = ReadBody(req, [&](json::FieldReader& r) {
+    if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) {
           email = r.String("email", true, 3, 254);
           password = r.String("password", true, 1, 1024);
           name = r.String("display_name", true, 1, 64);
@@ -110,7 +100,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
 
   app.Add(MakeRoute(Method::kPost, "/v1/auth/login", Execution::kCpu, [&svc](Request& req) {
     std::optional<std::string> email, password;
-    if (auto bad = ReadBody(req, [&](json::FieldReader& r) {
+    if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) {
           email = r.String("email", true, 1, 254);
           password = r.String("password", true, 1, 1024);
         })) {
@@ -128,7 +118,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
 
   app.Add(MakeRoute(Method::kPost, "/v1/auth/refresh", Execution::kBlocking, [&svc](Request& req) {
     std::optional<std::string> token;
-    if (auto bad = ReadBody(req, [&](json::FieldReader& r) { token = r.String("refresh_token", true, 1, 256); })) {
+    if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) { token = r.String("refresh_token", true, 1, 256); })) {
       return *bad;
     }
     auto tokens = svc.Refresh(*token);
@@ -137,7 +127,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
 
   app.Add(MakeRoute(Method::kPost, "/v1/auth/logout", Execution::kBlocking, [&svc](Request& req) {
     std::optional<std::string> token;
-    if (auto bad = ReadBody(req, [&](json::FieldReader& r) { token = r.String("refresh_token", true, 1, 256); })) {
+    if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) { token = r.String("refresh_token", true, 1, 256); })) {
       return *bad;
     }
     Status s = svc.Logout(*token);
@@ -146,7 +136,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
 
   app.Add(MakeRoute(Method::kPost, "/v1/auth/email/verify", Execution::kBlocking, [&svc](Request& req) {
     std::optional<std::string> token;
-    if (auto bad = ReadBody(req, [&](json::FieldReader& r) { token = r.String("token", true, 1, 256); })) {
+    if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) { token = r.String("token", true, 1, 256); })) {
       return *bad;
     }
     Status s = svc.VerifyEmail(*token);
@@ -160,7 +150,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
 
   app.Add(MakeRoute(Method::kPost, "/v1/auth/password/forgot", Execution::kBlocking, [&svc](Request& req) {
     std::optional<std::string> email;
-    if (auto bad = ReadBody(req, [&](json::FieldReader& r) { email = r.String("email", true, 1, 254); })) {
+    if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) { email = r.String("email", true, 1, 254); })) {
       return *bad;
     }
     Status s = svc.ForgotPassword(*email);
@@ -172,7 +162,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
 
   app.Add(MakeRoute(Method::kPost, "/v1/auth/password/reset", Execution::kCpu, [&svc](Request& req) {
     std::optional<std::string> token, password;
-    if (auto bad = ReadBody(req, [&](json::FieldReader& r) {
+    if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) {
           token = r.String("token", true, 1, 256);
           password = r.String("password", true, 1, 1024);
         })) {
@@ -189,7 +179,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
 
   app.Add(Authed(MakeRoute(Method::kPatch, "/v1/me", Execution::kBlocking, [&svc](Request& req) {
     std::optional<std::string> name;
-    if (auto bad = ReadBody(req, [&](json::FieldReader& r) { name = r.String("display_name", false, 1, 64); })) {
+    if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) { name = r.String("display_name", false, 1, 64); })) {
       return *bad;
     }
     auto user = name ? svc.UpdateDisplayName(req.principal->user_id, *name) : svc.GetUser(req.principal->user_id);
@@ -199,7 +189,7 @@ void AddRoutes(http::App& app, IdentityService& svc, bool reads_inline) {
   app.Add(Authed(MakeRoute(Method::kPost, "/v1/me/seller", Execution::kBlocking,
                            [&svc](Request& req) {
                              std::optional<std::string> name, holder, iban;
-                             if (auto bad = ReadBody(req, [&](json::FieldReader& r) {
+                             if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) {
                                    name = r.String("display_name", true, 1, 64);
                                    if (const auto* payout = r.Object("payout", true)) {
                                      json::FieldReader p(*payout);

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "core/strings.h"
 
 namespace agora::identity {
 namespace {
@@ -77,11 +78,7 @@ std::string JoinRoles(const std::vector<std::string>& roles) {
 
 std::vector<std::string> SplitRoles(std::string_view s) {
   std::vector<std::string> out;
-  while (!s.empty()) {
-    auto comma = s.find(',');
-    out.emplace_back(s.substr(0, comma));
-    s = comma == std::string_view::npos ? std::string_view() : s.substr(comma + 1);
-  }
+  for (std::string_view role : SplitList(s)) out.emplace_back(role);
   return out;
 }
 

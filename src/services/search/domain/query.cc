@@ -6,6 +6,7 @@
 
 #include "core/crypto/hash.h"
 #include "core/http/query.h"
+#include "core/strings.h"
 
 namespace agora::search {
 namespace {
@@ -251,16 +252,10 @@ Result<SearchRequest> ParseSearchRequest(std::string_view raw_query) {
   }
   if (auto v = in.String("condition", 64)) {
     std::set<std::string> set;
-    std::string_view rest = *v;
-    bool bad = rest.empty();
-    while (!rest.empty() && !bad) {
-      size_t comma = rest.find(',');
-      std::string_view c = rest.substr(0, comma);
-      if (ConditionIndex(c) < 0) bad = true;
+    bool bad = v->empty();
+    for (std::string_view c : SplitList(*v)) {
+      bad = bad || ConditionIndex(c) < 0;
       set.emplace(c);
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-      if (rest.empty()) bad = true;
     }
     if (bad) in.AddError("condition", "must be a comma-separated list of new, like_new, good, fair, poor");
     r.conditions.assign(set.begin(), set.end());
@@ -294,11 +289,8 @@ Result<SearchRequest> ParseSearchRequest(std::string_view raw_query) {
     r.cursor = std::move(*v);
   }
   if (auto v = in.String("facets", 64)) {
-    std::string_view rest = *v;
-    bool bad = rest.empty();
-    while (!bad) {
-      size_t comma = rest.find(',');
-      std::string_view f = rest.substr(0, comma);
+    bool bad = v->empty();
+    for (std::string_view f : SplitList(*v)) {
       if (f == "category") {
         r.facet_category = true;
       } else if (f == "condition") {
@@ -310,8 +302,6 @@ Result<SearchRequest> ParseSearchRequest(std::string_view raw_query) {
       } else {
         bad = true;
       }
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
     }
     if (bad) in.AddError("facets", "must be a comma-separated list of category, condition, price or all");
   }
