@@ -304,6 +304,43 @@ class BadInput(ProblemAssertions):
                 self.assertTrue(problem["type"] and problem["title"])
         self.assertEmailFree(email)
 
+    # -- card data ---------------------------------------------------------------------
+
+    def test_card_numbers_are_refused_everywhere_and_never_logged(self):
+        """Any body or query string holding a card number (13-19 digits that
+        pass the Luhn check, plain or grouped by spaces or dashes, in any
+        field, string or number) is refused with 400 card-data-refused before
+        the handler runs, so nothing is written; the number appears in no log
+        line, not even when it is typed into a URL path."""
+        cards = ["4242424242424242", "4242 4242 4242 4242", "4000-0000-0000-0002", "378282246310005",
+                 "5555 5555 5555 4444"]
+        for card in cards:
+            with self.subTest(card=card):
+                email = unique_email("card")
+                r = self.post("/v1/auth/register", body=self.registration(email, display_name=f"Card {card}"))
+                self.assertProblem(r, 400, "card-data-refused")
+                self.assertNotIn(card.encode(), r.raw)
+                self.assertEmailFree(email)
+                r = self.server.request("PATCH", "/v1/me", {"display_name": card}, headers=self.buyer.auth())
+                self.assertProblem(r, 400, "card-data-refused")
+                self.assertNotEqual(self.me(self.buyer)["display_name"], card)
+        number = self.server.request("PATCH", "/v1/me", raw='{"display_name": 4242424242424242}',
+                                     headers={**self.buyer.auth(), "Content-Type": "application/json"})
+        self.assertProblem(number, 400, "card-data-refused")
+        query = self.server.request("GET", "/v1/products?seller=4242%204242%204242%204242")
+        self.assertProblem(query, 400, "card-data-refused")
+        path = self.server.request("GET", "/v1/products/4242424242424242")
+        self.assertProblem(path, 404)
+        # Numbers that are not cards pass: an IBAN, a failing Luhn check.
+        ok = self.server.request("PATCH", "/v1/me", {"display_name": "Ref 4242424242424241"},
+                                 headers=self.buyer.auth())
+        self.assertEqual(ok.status, 200, ok)
+        self.server.wait_for_log(lambda l: l.get("path") == "/v1/me" and l.get("status") == 200,
+                                 what="the access log line of the last request")
+        text = self.server.output()
+        for card in cards + ["4242424242424242"]:
+            self.assertNotIn(card, text, "a card number reached the log")
+
     # -- content type, routes and methods ----------------------------------------------------
 
     def test_wrong_content_type_is_415(self):

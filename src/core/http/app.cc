@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/card_scan.h"
 #include "core/http/problem.h"
 #include "core/log.h"
 
@@ -68,6 +69,14 @@ bool IsJsonContentType(std::string_view ct) {
   std::string_view media = ct.substr(0, semi);
   while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
   return IEquals(media, "application/json");
+}
+
+// Whether the body or the (decoded) query string holds a card number.
+bool CarriesCardNumber(const Request& req) {
+  if (!req.body.empty() && ContainsCardNumber(req.body)) return true;
+  if (req.query.empty()) return false;
+  auto decoded = PercentDecode(req.query, true);
+  return ContainsCardNumber(decoded ? std::string_view(*decoded) : std::string_view(req.query));
 }
 
 }  // namespace
@@ -245,6 +254,12 @@ App::Dispatch App::Begin(Request& req) {
       return d;
     }
   }
+  if (!route.accepts_card_data && CarriesCardNumber(req)) {
+    d.immediate = Problem(400, "card-data-refused", "Card data is not accepted",
+                          "Card numbers go to the payment provider's tokenization endpoint, never to this API; "
+                          "send the token it returns");
+    return d;
+  }
   d.route = &route;
   return d;
 }
@@ -291,7 +306,9 @@ void App::Finish(const Request& req, Response& res, std::chrono::nanoseconds ela
     line += ",\"method\":";
     log::AppendJsonString(line, req.method_name);
     line += ",\"path\":";
-    log::AppendJsonString(line, req.path);
+    // A card number typed into a URL must not reach the logs either.
+    log::AppendJsonString(line, ContainsCardNumber(req.path) ? std::string_view("[redacted: card number]")
+                                                             : std::string_view(req.path));
     line += ",\"route\":";
     log::AppendJsonString(line, req.route);
     const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();

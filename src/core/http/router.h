@@ -38,6 +38,10 @@ struct Route {
   std::vector<std::string> roles;
   // POST/PUT/PATCH bodies must be application/json (415 otherwise).
   bool json_body = true;
+  // Only a payment provider's own tokenization endpoint may receive card
+  // numbers; everywhere else a body or query holding one is refused (400
+  // card-data-refused) before the handler runs, and never logged.
+  bool accepts_card_data = false;
   std::string summary;  // one line, for logs and docs
 };
 
