@@ -274,7 +274,9 @@ TEST_P(CatalogServiceTest, BrowsePagesThroughActiveListingsWithFiltersAndSorts) 
   stock.in_stock = true;
   stock.min_price = 1000;
   stock.max_price = 1100;
-  for (const auto& l : service_->Browse(stock)->listings) {
+  const ListingPage in_stock = service_->Browse(stock).value();
+  ASSERT_FALSE(in_stock.listings.empty());
+  for (const auto& l : in_stock.listings) {
     EXPECT_GT(l.quantity, 0);
     EXPECT_GE(l.price.amount, 1000);
     EXPECT_LE(l.price.amount, 1100);
