@@ -28,17 +28,10 @@ using namespace agora::search;
 using Clock = std::chrono::steady_clock;
 
 // Serves a fixed list of listings; no outbox.
-class StaticCatalog : public catalog::CatalogClient {
+class StaticCatalog : public CatalogForSearch {
  public:
   std::vector<catalog::Listing> listings;  // sorted by id
   std::vector<catalog::Category> categories;
-  Result<catalog::Listing> GetActiveListing(std::string_view) override { return Error::Internal("unused"); }
-  Result<catalog::Reservation> Reserve(std::string_view, const std::vector<catalog::ReservationItem>&,
-                                       std::chrono::milliseconds) override {
-    return Error::Internal("unused");
-  }
-  Result<catalog::Reservation> CommitReservation(std::string_view) override { return Error::Internal("unused"); }
-  Result<catalog::Reservation> ReleaseReservation(std::string_view) override { return Error::Internal("unused"); }
   Result<std::vector<catalog::Category>> Categories() override { return categories; }
   Result<std::vector<catalog::Listing>> ListingsAfter(std::string_view after, int limit) override {
     auto it = std::upper_bound(listings.begin(), listings.end(), after,

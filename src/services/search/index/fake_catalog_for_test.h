@@ -19,7 +19,8 @@
 
 namespace agora::search {
 
-class FakeCatalog : public catalog::CatalogClient {
+// The order-side calls of CatalogClient, which search never makes.
+class CatalogForSearch : public catalog::CatalogClient {
  public:
   Result<catalog::Listing> GetActiveListing(std::string_view) override { return Error::Internal("unused"); }
   Result<catalog::Reservation> Reserve(std::string_view, const std::vector<catalog::ReservationItem>&,
@@ -28,6 +29,10 @@ class FakeCatalog : public catalog::CatalogClient {
   }
   Result<catalog::Reservation> CommitReservation(std::string_view) override { return Error::Internal("unused"); }
   Result<catalog::Reservation> ReleaseReservation(std::string_view) override { return Error::Internal("unused"); }
+};
+
+class FakeCatalog : public CatalogForSearch {
+ public:
 
   Result<std::vector<catalog::Category>> Categories() override {
     std::lock_guard lock(mu_);
