@@ -16,6 +16,7 @@
 #include "core/crypto/cursor.h"
 #include "services/catalog/module.h"
 #include "services/identity/module.h"
+#include "services/payments/module.h"
 #include "services/search/module.h"
 
 namespace agora::app {
@@ -23,7 +24,7 @@ namespace {
 
 // The services this build has, in start-up order. The gateway is always on:
 // it is the process's HTTP front door.
-constexpr const char* kServices[] = {"identity", "catalog", "search"};
+constexpr const char* kServices[] = {"identity", "catalog", "search", "payments"};
 
 bool ServicesValid(const std::string& list, std::string& bad) {
   if (list == "all") return true;
@@ -76,6 +77,7 @@ struct Wiring {
   std::unique_ptr<crypto::CursorCodec> cursors;
   std::unique_ptr<catalog::Module> catalog;
   std::unique_ptr<search::Module> search;
+  std::unique_ptr<payments::Module> payments;
 };
 
 // Opens the services and adds their routes, the token check and the
@@ -119,10 +121,19 @@ Status WireServices(Wiring& w, const ServeConfig& config, const std::string& iss
   w.search = std::move(*search);
   w.search->AddRoutes(w.app);
 
+  payments::ModuleOptions payments_options;
+  payments_options.data_dir = config.data_dir;
+  payments_options.database_url = config.database_url;
+  auto payments = payments::Module::Open(payments_options, clock);
+  if (!payments.ok()) return Error::Unavailable("cannot start the payments service: " + payments.error().message);
+  w.payments = std::move(*payments);
+  w.payments->AddRoutes(w.app);
+
   AddOperationsRoutes(w.app, w.metrics,
                       {{"identity.database", [m = w.identity.get()] { return m->Ready(); }},
                        {"catalog.database", [m = w.catalog.get()] { return m->Ready(); }},
-                       {"search.index", [m = w.search.get()] { return m->Ready(); }}});
+                       {"search.index", [m = w.search.get()] { return m->Ready(); }},
+                       {"payments.database", [m = w.payments.get()] { return m->Ready(); }}});
   return Ok();
 }
 

@@ -1,0 +1,46 @@
+#include "services/payments/module.h"
+
+#include <filesystem>
+
+#include "core/db/db.h"
+#include "services/payments/api/handlers.h"
+#include "services/payments/store/sql_store.h"
+
+namespace agora::payments {
+
+struct Module::Impl {
+  ModuleOptions options;
+  const Clock* clock = nullptr;
+  std::unique_ptr<db::Database> db;
+  std::unique_ptr<SandboxTokenStore> tokens;
+};
+
+Module::Module(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Module::~Module() = default;
+
+Result<std::unique_ptr<Module>> Module::Open(const ModuleOptions& options, const Clock& clock) {
+  namespace fs = std::filesystem;
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->clock = &clock;
+  std::error_code ec;
+  fs::create_directories(options.data_dir, ec);
+  if (ec) return Error::Unavailable("Cannot create the data folder " + options.data_dir + ": " + ec.message());
+  db::Options db_options;
+  db_options.url = options.database_url.empty() ? "sqlite:" + (fs::path(options.data_dir) / "payments.db").string()
+                                                : options.database_url;
+  db_options.schema = "payments";
+  AGORA_ASSIGN_OR_RETURN(impl->db, db::Database::Open(db_options));
+  AGORA_RETURN_IF_ERROR(impl->db->Migrate("payments", PaymentsMigrations()));
+  impl->tokens = std::make_unique<SandboxTokenStore>(*impl->db);
+  return std::unique_ptr<Module>(new Module(std::move(impl)));
+}
+
+void Module::AddRoutes(http::App& app) {
+  if (impl_->options.sandbox) AddSandboxRoutes(app, *impl_->tokens, *impl_->clock);
+}
+
+Status Module::Ready() { return impl_->db->Ping(); }
+
+}  // namespace agora::payments

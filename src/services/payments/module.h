@@ -1,0 +1,38 @@
+// Wiring of the payments service: its database (SQLite file or a PostgreSQL
+// schema), migrations, and the built-in sandbox gateway's tokenization
+// endpoint. Payment intents, webhooks, the ledger and payouts come with the
+// orders work.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/clock.h"
+#include "core/http/app.h"
+#include "core/result.h"
+
+namespace agora::payments {
+
+struct ModuleOptions {
+  std::string data_dir = "./data";
+  std::string database_url;  // empty: data_dir/payments.db
+  // The built-in sandbox gateway (tokenization at /sandbox/v1/tokens). On by
+  // default; off once a real provider is configured.
+  bool sandbox = true;
+};
+
+class Module {
+ public:
+  static Result<std::unique_ptr<Module>> Open(const ModuleOptions& options, const Clock& clock);
+  ~Module();
+
+  void AddRoutes(http::App& app);
+  Status Ready();
+
+ private:
+  struct Impl;
+  explicit Module(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace agora::payments
