@@ -16,6 +16,7 @@
 #include "core/crypto/cursor.h"
 #include "services/catalog/module.h"
 #include "services/identity/module.h"
+#include "services/orders/module.h"
 #include "services/payments/module.h"
 #include "services/search/module.h"
 
@@ -24,7 +25,7 @@ namespace {
 
 // The services this build has, in start-up order. The gateway is always on:
 // it is the process's HTTP front door.
-constexpr const char* kServices[] = {"identity", "catalog", "search", "payments"};
+constexpr const char* kServices[] = {"identity", "catalog", "search", "orders", "payments"};
 
 bool ServicesValid(const std::string& list, std::string& bad) {
   if (list == "all") return true;
@@ -77,6 +78,7 @@ struct Wiring {
   std::unique_ptr<crypto::CursorCodec> cursors;
   std::unique_ptr<catalog::Module> catalog;
   std::unique_ptr<search::Module> search;
+  std::unique_ptr<orders::Module> orders;
   std::unique_ptr<payments::Module> payments;
 };
 
@@ -121,6 +123,14 @@ Status WireServices(Wiring& w, const ServeConfig& config, const std::string& iss
   w.search = std::move(*search);
   w.search->AddRoutes(w.app);
 
+  orders::ModuleOptions orders_options;
+  orders_options.data_dir = config.data_dir;
+  orders_options.database_url = config.database_url;
+  auto orders = orders::Module::Open(orders_options, w.catalog->client(), clock);
+  if (!orders.ok()) return Error::Unavailable("cannot start the orders service: " + orders.error().message);
+  w.orders = std::move(*orders);
+  w.orders->AddRoutes(w.app);
+
   payments::ModuleOptions payments_options;
   payments_options.data_dir = config.data_dir;
   payments_options.database_url = config.database_url;
@@ -133,6 +143,7 @@ Status WireServices(Wiring& w, const ServeConfig& config, const std::string& iss
                       {{"identity.database", [m = w.identity.get()] { return m->Ready(); }},
                        {"catalog.database", [m = w.catalog.get()] { return m->Ready(); }},
                        {"search.index", [m = w.search.get()] { return m->Ready(); }},
+                       {"orders.database", [m = w.orders.get()] { return m->Ready(); }},
                        {"payments.database", [m = w.payments.get()] { return m->Ready(); }}});
   return Ok();
 }
