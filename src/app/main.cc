@@ -14,6 +14,7 @@
 #include "services/catalog/domain/demo_data.h"
 #include "services/catalog/module.h"
 #include "services/identity/module.h"
+#include "services/payments/module.h"
 #include "services/search/module.h"
 
 namespace {
@@ -140,6 +141,28 @@ int SeedDemo(const agora::app::ServeConfig& config, int64_t products, int seller
   return SearchReindex(config, *catalog);
 }
 
+// Checks the payments ledger: 0 when it is sound, 1 when it has problems, 2
+// when the database cannot be opened or read.
+int LedgerVerify(const agora::app::ServeConfig& config) {
+  agora::payments::ModuleOptions options;
+  options.data_dir = config.data_dir;
+  options.database_url = config.database_url;
+  auto report = agora::payments::VerifyLedger(options);
+  if (!report.ok()) {
+    std::cerr << "agora: cannot check the ledger: " << report.error().message << "\n";
+    return 2;
+  }
+  if (report->ok()) {
+    std::cout << "ledger ok: " << report->transactions << " transactions, " << report->entries << " entries\n";
+    return 0;
+  }
+  for (const auto& line : report->problems) std::cout << line << "\n";
+  if (report->truncated) std::cout << "(more problems not listed)\n";
+  std::cout << "ledger has problems: " << report->transactions << " transactions, " << report->entries
+            << " entries\n";
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -202,11 +225,18 @@ int main(int argc, char** argv) {
       "reindex", "Rebuild the search index from the catalog (a running server switches to it by itself)");
   agora::app::AddStoreOptions(*reindex, search_config);
 
+  agora::app::ServeConfig ledger_config;
+  CLI::App* ledger = cli.add_subcommand("ledger", "The payments ledger");
+  ledger->require_subcommand(1);
+  CLI::App* verify = ledger->add_subcommand(
+      "verify", "Check the double-entry ledger (exit 0 only when every invariant holds; 1: problems listed)");
+  agora::app::AddStoreOptions(*verify, ledger_config);
+
   CLI11_PARSE(cli, argc, argv);
 
   for (auto [cmd, config] : {std::pair{serve, &serve_config}, {create, &admin_config}, {rotate, &keys_config},
                              {routes, &routes_config}, {seed, &seed_config},
-                             {reindex, &search_config}}) {
+                             {reindex, &search_config}, {verify, &ledger_config}}) {
     if (*cmd && !config->config_file.empty()) {
       if (auto s = agora::app::ApplyConfigFile(*cmd, config->config_file); !s.ok()) {
         std::cerr << "agora: " << s.error().message << "\n";
@@ -220,6 +250,7 @@ int main(int argc, char** argv) {
   if (*rotate) return KeysRotate(keys_config);
   if (*routes) return agora::app::PrintRoutes(routes_config);
   if (*seed) return SeedDemo(seed_config, seed_products, seed_sellers, seed_value, seed_password);
+  if (*verify) return LedgerVerify(ledger_config);
   if (*reindex) {
     auto catalog = OpenCatalog(search_config);
     return catalog ? SearchReindex(search_config, *catalog) : 1;

@@ -8,10 +8,13 @@ authentication, network error) shows when a charge uses the token. Runs on
 SQLite and on PostgreSQL.
 """
 
+import sqlite3
+import tempfile
 import time
 import unittest
+from pathlib import Path
 
-from tests.http.agora import ProblemAssertions, Server, pg_url
+from tests.http.agora import ProblemAssertions, Server, pg_url, run_agora
 
 PG_SKIP = "AGORA_TEST_DATABASE_URL is not set: no throwaway PostgreSQL to run on (scripts/test starts one)"
 YEAR = time.gmtime().tm_year
@@ -109,6 +112,29 @@ class SandboxTokens(ProblemAssertions):
                     data = path.read_bytes()
                     for n in numbers:
                         self.assertNotIn(n.encode(), data, f"{path} holds a card number")
+
+
+class LedgerVerify(unittest.TestCase):
+    """`agora ledger verify` (same --data-dir/--database-url as serve) exits
+    0 only when every invariant holds, and names what is wrong otherwise."""
+
+    def test_exit_status_follows_the_invariants(self):
+        with tempfile.TemporaryDirectory() as d:
+            ok = run_agora("ledger", "verify", "--data-dir", d)
+            self.assertEqual(ok.returncode, 0, ok.stderr)
+            self.assertIn("ledger ok", ok.stdout)
+            db = sqlite3.connect(Path(d) / "payments.db")
+            with db:
+                db.execute("INSERT INTO ledger_transactions (id, kind, reference, idempotency_key, created_at_ms) "
+                           "VALUES ('ltx_BROKEN', 'test', 'x', NULL, 0)")
+                db.execute("INSERT INTO ledger_entries (transaction_id, seq, account, amount, currency) "
+                           "VALUES ('ltx_BROKEN', 0, 'escrow:ord_1', 1000, 'EUR')")
+                db.execute("INSERT INTO ledger_entries (transaction_id, seq, account, amount, currency) "
+                           "VALUES ('ltx_BROKEN', 1, 'buyer_payments', -999, 'EUR')")
+            db.close()
+            bad = run_agora("ledger", "verify", "--data-dir", d)
+            self.assertEqual(bad.returncode, 1, bad.stdout + bad.stderr)
+            self.assertIn("ltx_BROKEN", bad.stdout)
 
 
 class SandboxTokensOnSqlite(SandboxTokens, unittest.TestCase):

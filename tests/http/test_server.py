@@ -643,7 +643,7 @@ class CommandLine(unittest.TestCase):
     def test_help_documents_every_environment_setting(self):
         top = run_agora("--help")
         self.assertEqual(top.returncode, 0, top.stderr)
-        for sub in ("serve", "admin", "keys", "routes", "seed-demo", "search"):
+        for sub in ("serve", "admin", "keys", "routes", "seed-demo", "search", "ledger"):
             self.assertIn(sub, top.stdout)
         serve = run_agora("serve", "--help")
         self.assertEqual(serve.returncode, 0, serve.stderr)
@@ -656,7 +656,8 @@ class CommandLine(unittest.TestCase):
                 self.assertRegex(line, r"\(Env:AGORA_[A-Z0-9_]+\)", f"{m.group(1)} has no environment variable")
         # Every AGORA_* name the executable knows is documented in some help.
         helps = top.stdout + serve.stdout
-        for cmd in (("admin", "create"), ("keys", "rotate"), ("routes",), ("seed-demo",), ("search", "reindex")):
+        for cmd in (("admin", "create"), ("keys", "rotate"), ("routes",), ("seed-demo",), ("search", "reindex"),
+                    ("ledger", "verify")):
             helps += run_agora(*cmd, "--help").stdout
         known = set(re.findall(rb"AGORA_[A-Z0-9_]+", Path(agora_bin()).read_bytes()))
         self.assertTrue(known)

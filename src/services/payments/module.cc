@@ -19,11 +19,12 @@ Module::Module(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Module::~Module() = default;
 
-Result<std::unique_ptr<Module>> Module::Open(const ModuleOptions& options, const Clock& clock) {
+namespace {
+
+// The service's database (data_dir/payments.db or the "payments" schema),
+// migrated.
+Result<std::unique_ptr<db::Database>> OpenDatabase(const ModuleOptions& options) {
   namespace fs = std::filesystem;
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  impl->clock = &clock;
   std::error_code ec;
   fs::create_directories(options.data_dir, ec);
   if (ec) return Error::Unavailable("Cannot create the data folder " + options.data_dir + ": " + ec.message());
@@ -31,8 +32,23 @@ Result<std::unique_ptr<Module>> Module::Open(const ModuleOptions& options, const
   db_options.url = options.database_url.empty() ? "sqlite:" + (fs::path(options.data_dir) / "payments.db").string()
                                                 : options.database_url;
   db_options.schema = "payments";
-  AGORA_ASSIGN_OR_RETURN(impl->db, db::Database::Open(db_options));
-  AGORA_RETURN_IF_ERROR(impl->db->Migrate("payments", PaymentsMigrations()));
+  AGORA_ASSIGN_OR_RETURN(auto db, db::Database::Open(db_options));
+  AGORA_RETURN_IF_ERROR(db->Migrate("payments", PaymentsMigrations()));
+  return db;
+}
+
+}  // namespace
+
+Result<ledger::VerifyReport> VerifyLedger(const ModuleOptions& options) {
+  AGORA_ASSIGN_OR_RETURN(auto db, OpenDatabase(options));
+  return ledger::Verify(*db);
+}
+
+Result<std::unique_ptr<Module>> Module::Open(const ModuleOptions& options, const Clock& clock) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->clock = &clock;
+  AGORA_ASSIGN_OR_RETURN(impl->db, OpenDatabase(options));
   impl->tokens = std::make_unique<SandboxTokenStore>(*impl->db);
   return std::unique_ptr<Module>(new Module(std::move(impl)));
 }

@@ -1,6 +1,6 @@
 // Wiring of the payments service: its database (SQLite file or a PostgreSQL
-// schema), migrations, and the built-in sandbox gateway's tokenization
-// endpoint. Payment intents, webhooks, the ledger and payouts come with the
+// schema), migrations, the built-in sandbox gateway's tokenization endpoint,
+// and the ledger check. Payment intents, webhooks and payouts come with the
 // orders work.
 #pragma once
 
@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/http/app.h"
 #include "core/result.h"
+#include "services/payments/ledger/ledger.h"
 
 namespace agora::payments {
 
@@ -20,6 +21,10 @@ struct ModuleOptions {
   // default; off once a real provider is configured.
   bool sandbox = true;
 };
+
+// Opens the payments database of `options` (migrating it) and checks the
+// ledger (`agora ledger verify`). kUnavailable when it cannot be opened.
+Result<ledger::VerifyReport> VerifyLedger(const ModuleOptions& options);
 
 class Module {
  public:

@@ -15,6 +15,26 @@ CREATE TABLE sandbox_tokens (
   created_at_ms BIGINT NOT NULL
 );
 )sql"},
+    // The double-entry ledger (ledger/ledger.h): append-only. No foreign key
+    // from entries to transactions: ledger::Verify reports orphans instead.
+    {2, "ledger", R"sql(
+CREATE TABLE ledger_transactions (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  reference TEXT NOT NULL,
+  idempotency_key TEXT UNIQUE,
+  created_at_ms BIGINT NOT NULL
+);
+CREATE TABLE ledger_entries (
+  transaction_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  account TEXT NOT NULL,
+  amount BIGINT NOT NULL,
+  currency TEXT NOT NULL,
+  PRIMARY KEY (transaction_id, seq)
+);
+CREATE INDEX ledger_entries_account_currency ON ledger_entries (account, currency);
+)sql"},
 };
 
 }  // namespace
