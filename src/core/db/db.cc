@@ -4,6 +4,7 @@
 #include "core/db/db.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
@@ -403,6 +404,23 @@ Status Database::Migrate(std::string_view component, std::span<const Migration> 
     AGORA_RETURN_IF_ERROR(s);
   }
   return Ok();
+}
+
+Result<std::unique_ptr<Database>> OpenServiceDatabase(const std::string& data_dir, const std::string& database_url,
+                                                     const std::string& service, int pool_size) {
+  namespace fs = std::filesystem;
+  Options options;
+  if (database_url.empty()) {
+    std::error_code ec;
+    fs::create_directories(data_dir, ec);
+    if (ec) return Error::Unavailable("Cannot create the data folder " + data_dir + ": " + ec.message());
+    options.url = "sqlite:" + (fs::path(data_dir) / (service + ".db")).string();
+  } else {
+    options.url = database_url;
+  }
+  options.schema = service;
+  options.pool_size = pool_size;
+  return Database::Open(options);
 }
 
 }  // namespace agora::db

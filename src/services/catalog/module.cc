@@ -1,7 +1,6 @@
 #include "services/catalog/module.h"
 
 #include <condition_variable>
-#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -44,19 +43,9 @@ Module::Module(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Module::~Module() { Stop(); }
 
 Result<std::unique_ptr<Module>> Module::Open(const ModuleOptions& options, const Clock& clock) {
-  namespace fs = std::filesystem;
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  std::error_code ec;
-  fs::create_directories(options.data_dir, ec);
-  if (ec) return Error::Unavailable("Cannot create the data folder " + options.data_dir + ": " + ec.message());
-
-  db::Options db_options;
-  db_options.url = options.database_url.empty() ? "sqlite:" + (fs::path(options.data_dir) / "catalog.db").string()
-                                                : options.database_url;
-  db_options.schema = "catalog";
-  db_options.pool_size = 24;
-  AGORA_ASSIGN_OR_RETURN(impl->db, db::Database::Open(db_options));
+  AGORA_ASSIGN_OR_RETURN(impl->db, db::OpenServiceDatabase(options.data_dir, options.database_url, "catalog", 24));
   AGORA_RETURN_IF_ERROR(impl->db->Migrate("catalog", CatalogMigrations()));
   AGORA_RETURN_IF_ERROR(impl->db->Migrate("catalog.events", events::Migrations()));
   // The embedded SQLite file has one writer process: this one.

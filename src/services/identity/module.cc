@@ -29,14 +29,9 @@ Result<std::unique_ptr<Module>> Module::Open(const ModuleOptions& options, const
   fs::create_directories(options.data_dir, ec);
   if (ec) return Error::Unavailable("Cannot create the data folder " + options.data_dir + ": " + ec.message());
 
-  db::Options db_options;
-  db_options.url = options.database_url.empty() ? "sqlite:" + (fs::path(options.data_dir) / "identity.db").string()
-                                                : options.database_url;
-  db_options.schema = "identity";
-  // Enough for every blocking-pool and CPU-pool thread plus the I/O threads
-  // (inline reads), so an I/O thread never waits for a connection.
-  db_options.pool_size = 24;
-  AGORA_ASSIGN_OR_RETURN(impl->db, db::Database::Open(db_options));
+  // 24 connections: enough for every blocking-pool and CPU-pool thread plus
+  // the I/O threads (inline reads), so an I/O thread never waits for one.
+  AGORA_ASSIGN_OR_RETURN(impl->db, db::OpenServiceDatabase(options.data_dir, options.database_url, "identity", 24));
   AGORA_RETURN_IF_ERROR(impl->db->Migrate("identity", IdentityMigrations()));
   AGORA_RETURN_IF_ERROR(impl->db->Migrate("identity.events", events::Migrations()));
 

@@ -1,6 +1,5 @@
 #include "services/orders/module.h"
 
-#include <filesystem>
 
 #include "core/db/db.h"
 #include "services/orders/api/handlers.h"
@@ -19,16 +18,8 @@ Module::~Module() = default;
 
 Result<std::unique_ptr<Module>> Module::Open(const ModuleOptions& options, catalog::CatalogClient& catalog,
                                              const Clock& clock) {
-  namespace fs = std::filesystem;
   auto impl = std::make_unique<Impl>();
-  std::error_code ec;
-  fs::create_directories(options.data_dir, ec);
-  if (ec) return Error::Unavailable("Cannot create the data folder " + options.data_dir + ": " + ec.message());
-  db::Options db_options;
-  db_options.url = options.database_url.empty() ? "sqlite:" + (fs::path(options.data_dir) / "orders.db").string()
-                                                : options.database_url;
-  db_options.schema = "orders";
-  AGORA_ASSIGN_OR_RETURN(impl->db, db::Database::Open(db_options));
+  AGORA_ASSIGN_OR_RETURN(impl->db, db::OpenServiceDatabase(options.data_dir, options.database_url, "orders"));
   AGORA_RETURN_IF_ERROR(impl->db->Migrate("orders", OrdersMigrations()));
   impl->carts = std::make_unique<CartStore>(*impl->db);
   impl->cart_service = std::make_unique<CartService>(*impl->carts, catalog, clock);

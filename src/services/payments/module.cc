@@ -1,6 +1,5 @@
 #include "services/payments/module.h"
 
-#include <filesystem>
 
 #include "core/db/db.h"
 #include "services/payments/api/handlers.h"
@@ -24,15 +23,7 @@ namespace {
 // The service's database (data_dir/payments.db or the "payments" schema),
 // migrated.
 Result<std::unique_ptr<db::Database>> OpenDatabase(const ModuleOptions& options) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(options.data_dir, ec);
-  if (ec) return Error::Unavailable("Cannot create the data folder " + options.data_dir + ": " + ec.message());
-  db::Options db_options;
-  db_options.url = options.database_url.empty() ? "sqlite:" + (fs::path(options.data_dir) / "payments.db").string()
-                                                : options.database_url;
-  db_options.schema = "payments";
-  AGORA_ASSIGN_OR_RETURN(auto db, db::Database::Open(db_options));
+  AGORA_ASSIGN_OR_RETURN(auto db, db::OpenServiceDatabase(options.data_dir, options.database_url, "payments"));
   AGORA_RETURN_IF_ERROR(db->Migrate("payments", PaymentsMigrations()));
   return db;
 }

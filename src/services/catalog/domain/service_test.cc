@@ -266,7 +266,9 @@ TEST_P(CatalogServiceTest, BrowsePagesThroughActiveListingsWithFiltersAndSorts) 
   std::set<std::string> ids;
   for (size_t i = 0; i < seen.size(); ++i) {
     ids.insert(seen[i].id);
-    if (i > 0) EXPECT_LE(seen[i - 1].price.amount, seen[i].price.amount);
+    if (i > 0) {
+      EXPECT_LE(seen[i - 1].price.amount, seen[i].price.amount);
+    }
   }
   EXPECT_EQ(ids.size(), 7u) << "no duplicates across pages";
 
