@@ -19,18 +19,27 @@
 
 namespace {
 
-// Opens the identity service on the configured store for an operator
-// command; prints why not and returns null on failure.
-std::unique_ptr<agora::identity::Module> OpenIdentity(const agora::app::ServeConfig& config) {
-  agora::identity::ModuleOptions options;
+// Opens service `Module` on the configured store for an operator command;
+// prints why not and returns null on failure.
+template <class Module, class Options>
+std::unique_ptr<Module> OpenForCommand(const agora::app::ServeConfig& config) {
+  Options options;
   options.data_dir = config.data_dir;
   options.database_url = config.database_url;
-  auto module = agora::identity::Module::Open(options, agora::SystemClock::Instance());
+  auto module = Module::Open(options, agora::SystemClock::Instance());
   if (!module.ok()) {
     std::cerr << "agora: " << module.error().message << "\n";
     return nullptr;
   }
   return std::move(*module);
+}
+
+std::unique_ptr<agora::identity::Module> OpenIdentity(const agora::app::ServeConfig& config) {
+  return OpenForCommand<agora::identity::Module, agora::identity::ModuleOptions>(config);
+}
+
+std::unique_ptr<agora::catalog::Module> OpenCatalog(const agora::app::ServeConfig& config) {
+  return OpenForCommand<agora::catalog::Module, agora::catalog::ModuleOptions>(config);
 }
 
 int AdminCreate(const agora::app::ServeConfig& config, const std::string& email, const std::string& name,
@@ -65,18 +74,6 @@ int KeysRotate(const agora::app::ServeConfig& config) {
   }
   std::cout << module->keys()->active_kid() << "\n";
   return 0;
-}
-
-std::unique_ptr<agora::catalog::Module> OpenCatalog(const agora::app::ServeConfig& config) {
-  agora::catalog::ModuleOptions options;
-  options.data_dir = config.data_dir;
-  options.database_url = config.database_url;
-  auto module = agora::catalog::Module::Open(options, agora::SystemClock::Instance());
-  if (!module.ok()) {
-    std::cerr << "agora: " << module.error().message << "\n";
-    return nullptr;
-  }
-  return std::move(*module);
 }
 
 // Rebuilds the search index from the catalog; a running server switches to
