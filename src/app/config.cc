@@ -82,6 +82,26 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
   opt("--login-max-failures", c.login_max_failures, "AGORA_LOGIN_MAX_FAILURES",
       "Failed logins per account or IP before each further try waits longer")
       ->check(CLI::Range(1, 1000));
+  opt("--checkout-payment-timeout", c.checkout_payment_timeout_s, "AGORA_CHECKOUT_PAYMENT_TIMEOUT",
+      "Seconds a checkout may stay unpaid before its orders are cancelled and the stock released")
+      ->check(CLI::Range(5, 7 * 24 * 3600));
+  opt("--order-auto-delivery-days", c.order_auto_delivery_days, "AGORA_ORDER_AUTO_DELIVERY_DAYS",
+      "Days after shipping when an order counts as delivered unless the buyer confirmed or disputed")
+      ->check(CLI::Range(0.0, 365.0));
+  opt("--order-dispute-window-days", c.order_dispute_window_days, "AGORA_ORDER_DISPUTE_WINDOW_DAYS",
+      "Days after delivery the buyer may dispute; then the order completes and escrow is released (0: at once)")
+      ->check(CLI::Range(0.0, 365.0));
+  opt("--commission-bps", c.commission_bps, "AGORA_COMMISSION_BPS",
+      "Platform commission in basis points of each order (1000 = 10 %)")
+      ->check(CLI::Range(0, 10000));
+  opt("--commission-category-bps", c.commission_category_bps, "AGORA_COMMISSION_CATEGORY_BPS",
+      "Per-category commission, category_id=bps,... (applies to the category and its descendants)");
+  opt("--payment-capture", c.payment_capture, "AGORA_PAYMENT_CAPTURE",
+      "automatic (charge at checkout) or manual (authorize at checkout, capture once confirmed)")
+      ->check(CLI::IsMember({"automatic", "manual"}));
+  opt("--payout-interval", c.payout_interval_s, "AGORA_PAYOUT_INTERVAL",
+      "Seconds between seller payout runs (0: only when an admin asks)")
+      ->check(CLI::Range(0, 30 * 24 * 3600));
 }
 
 Status ApplyConfigFile(CLI::App& cmd, const std::string& path) {

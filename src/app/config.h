@@ -44,6 +44,14 @@ struct ServeConfig {
   int access_token_ttl_s = 900;
   int refresh_token_ttl_s = 30 * 24 * 3600;
   int login_max_failures = 5;                 // free failures before delays grow
+  // Orders and payments.
+  int checkout_payment_timeout_s = 900;   // unpaid checkouts are cancelled after this
+  double order_auto_delivery_days = 14;   // shipped orders count as delivered after this
+  double order_dispute_window_days = 3;   // delivered orders complete (escrow released) after this
+  int commission_bps = 1000;              // platform commission, basis points
+  std::string commission_category_bps;    // "cat_id=bps,..." per-category rates
+  std::string payment_capture = "automatic";  // or "manual": authorize, then capture
+  int payout_interval_s = 86400;          // seller payouts run this often (0: on admin request only)
 };
 
 // Registers --config, --data-dir and --database-url (the admin commands need only these).

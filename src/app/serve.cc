@@ -25,7 +25,7 @@ namespace {
 
 // The services this build has, in start-up order. The gateway is always on:
 // it is the process's HTTP front door.
-constexpr const char* kServices[] = {"identity", "catalog", "search", "orders", "payments"};
+constexpr const char* kServices[] = {"identity", "catalog", "search", "payments", "orders"};
 
 bool ServicesValid(const std::string& list, std::string& bad) {
   if (list == "all") return true;
@@ -78,8 +78,8 @@ struct Wiring {
   std::unique_ptr<crypto::CursorCodec> cursors;
   std::unique_ptr<catalog::Module> catalog;
   std::unique_ptr<search::Module> search;
-  std::unique_ptr<orders::Module> orders;
   std::unique_ptr<payments::Module> payments;
+  std::unique_ptr<orders::Module> orders;
 };
 
 // Opens the services and adds their routes, the token check and the
@@ -123,21 +123,34 @@ Status WireServices(Wiring& w, const ServeConfig& config, const std::string& iss
   w.search = std::move(*search);
   w.search->AddRoutes(w.app);
 
-  orders::ModuleOptions orders_options;
-  orders_options.data_dir = config.data_dir;
-  orders_options.database_url = config.database_url;
-  auto orders = orders::Module::Open(orders_options, w.catalog->client(), clock);
-  if (!orders.ok()) return Error::Unavailable("cannot start the orders service: " + orders.error().message);
-  w.orders = std::move(*orders);
-  w.orders->AddRoutes(w.app);
-
   payments::ModuleOptions payments_options;
   payments_options.data_dir = config.data_dir;
   payments_options.database_url = config.database_url;
+  payments_options.sandbox_webhook_url = issuer + "/v1/payments/webhooks/sandbox";
+  payments_options.payments.manual_capture = config.payment_capture == "manual";
+  payments_options.payout_interval = std::chrono::seconds(config.payout_interval_s);
   auto payments = payments::Module::Open(payments_options, clock);
   if (!payments.ok()) return Error::Unavailable("cannot start the payments service: " + payments.error().message);
   w.payments = std::move(*payments);
   w.payments->AddRoutes(w.app);
+
+  orders::ModuleOptions orders_options;
+  orders_options.data_dir = config.data_dir;
+  orders_options.database_url = config.database_url;
+  auto days = [](double d) {
+    return std::chrono::milliseconds(static_cast<int64_t>(d * 24 * 3600 * 1000));
+  };
+  orders_options.orders.payment_timeout = std::chrono::seconds(config.checkout_payment_timeout_s);
+  orders_options.orders.auto_delivery = days(config.order_auto_delivery_days);
+  orders_options.orders.dispute_window = days(config.order_dispute_window_days);
+  orders_options.orders.commission.default_bps = config.commission_bps;
+  auto rates = orders::ParseCategoryRates(config.commission_category_bps);
+  if (!rates.ok()) return Error::InvalidArgument("--commission-category-bps: " + rates.error().message);
+  orders_options.orders.commission.category_bps = std::move(*rates);
+  auto orders = orders::Module::Open(orders_options, w.catalog->client(), w.payments->client(), clock);
+  if (!orders.ok()) return Error::Unavailable("cannot start the orders service: " + orders.error().message);
+  w.orders = std::move(*orders);
+  w.orders->AddRoutes(w.app);
 
   AddOperationsRoutes(w.app, w.metrics,
                       {{"identity.database", [m = w.identity.get()] { return m->Ready(); }},
@@ -222,10 +235,18 @@ int Serve(const ServeConfig& config) {
 
   auto bus = events::NewInProcessBus();
   w.search->Subscribe(*bus);
+  w.orders->Subscribe(*bus);
+  w.payments->Subscribe(*bus);
   bus->Start();
   w.identity->Start(*bus, w.metrics);
   w.catalog->Start(*bus, w.metrics);
   w.search->Start(w.metrics);
+  w.payments->Start(*bus, w.metrics, [m = w.orders.get()](int64_t after, int limit) {
+    return m->EventsAfter(after, limit);
+  });
+  w.orders->Start(*bus, w.metrics, [m = w.payments.get()](int64_t after, int limit) {
+    return m->EventsAfter(after, limit);
+  });
   log::Info("listening", {{"address", fmt::format("{}:{}", server_options.host, server.port())},
                           {"port", server.port()},
                           {"tls", tls},
@@ -234,6 +255,8 @@ int Serve(const ServeConfig& config) {
   server.Run();
   // Producers first (their relays flush what is committed), then the bus,
   // then the search writer's final commit.
+  w.orders->Stop();
+  w.payments->Stop();
   w.catalog->Stop();
   w.identity->Stop();
   bus->Stop();

@@ -114,6 +114,13 @@ using Status = Result<void>;
 
 inline Status Ok() { return {}; }
 
+// The outcome of `r` without its value.
+template <class T>
+Status StatusOf(const Result<T>& r) {
+  if (r.ok()) return Ok();
+  return r.error();
+}
+
 }  // namespace agora
 
 #define AGORA_CONCAT_INNER_(a, b) a##b

@@ -2,6 +2,7 @@
 
 #include "core/events/events.h"
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <random>
@@ -57,6 +58,13 @@ CREATE TABLE inbox_events (
 
 const db::Migration kMigrations[] = {
     {1, "create_outbox_and_inbox", kSqliteSchema, kPostgresSchema},
+    // How far each consumer has applied its publisher's outbox (CatchUp).
+    {2, "consumer_positions", R"sql(
+CREATE TABLE consumer_positions (
+  consumer TEXT PRIMARY KEY,
+  seq BIGINT NOT NULL
+);
+)sql"},
 };
 
 }  // namespace
@@ -155,6 +163,39 @@ Result<int64_t> LastOutboxSeq(db::Database& db) {
   AGORA_ASSIGN_OR_RETURN(db::Rows rows,
                          db.Exec("events.outbox_last_seq", "SELECT COALESCE(MAX(seq), 0) FROM outbox_events"));
   return rows.empty() ? int64_t{0} : rows[0].Int(0);
+}
+
+Status SavePosition(db::Tx& tx, std::string_view consumer, int64_t seq) {
+  AGORA_ASSIGN_OR_RETURN(db::Rows r, tx.Exec("events.position_save",
+                                             "INSERT INTO consumer_positions (consumer, seq) VALUES ($1, $2) "
+                                             "ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq "
+                                             "WHERE consumer_positions.seq < excluded.seq",
+                                             {std::string(consumer), seq}));
+  (void)r;
+  return Ok();
+}
+
+Result<int64_t> LoadPosition(db::Database& db, std::string_view consumer) {
+  AGORA_ASSIGN_OR_RETURN(db::Rows rows, db.Exec("events.position_load",
+                                                "SELECT seq FROM consumer_positions WHERE consumer = $1",
+                                                {std::string(consumer)}));
+  return rows.empty() ? int64_t{0} : rows[0].Int(0);
+}
+
+Result<int64_t> CatchUp(int64_t position, int64_t window, const OutboxReader& read, std::string_view type_prefix,
+                        const Handler& handler) {
+  int64_t after = std::max<int64_t>(0, position - window);
+  int64_t applied = 0;
+  for (;;) {
+    AGORA_ASSIGN_OR_RETURN(std::vector<Event> page, read(after, 500));
+    if (page.empty()) return applied;
+    for (const Event& e : page) {
+      after = std::max(after, e.seq);
+      if (!e.type.starts_with(type_prefix)) continue;
+      AGORA_RETURN_IF_ERROR(handler(e));
+      ++applied;
+    }
+  }
 }
 
 }  // namespace agora::events

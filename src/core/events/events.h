@@ -83,6 +83,27 @@ std::span<const db::Migration> Migrations();
 
 using Handler = std::function<Status(const Event&)>;
 
+// A consumer's durable position in its publisher's outbox: the highest seq
+// it has applied, saved inside the transaction that applied the event (only
+// ever moves forward), so a consumer can replay what the in-memory bus lost
+// in a crash (CatchUp). Table consumer_positions, in the consumer's database.
+[[nodiscard]] Status SavePosition(db::Tx& tx, std::string_view consumer, int64_t seq);
+// 0 when the consumer has saved none.
+[[nodiscard]] Result<int64_t> LoadPosition(db::Database& db, std::string_view consumer);
+
+// Reads a publisher's outbox (ReadOutbox, or a client's EventsAfter).
+using OutboxReader = std::function<Result<std::vector<Event>>(int64_t after_seq, int limit)>;
+
+// Replays to `handler`, in seq order, every event of the publisher's outbox
+// with seq > position - window whose type starts with `type_prefix`, until
+// the end of the outbox. `window` covers outbox rows that committed out of
+// seq order (PostgreSQL sequences follow insert order, not commit order), so
+// the handler must dedupe with ClaimInbox. Call it at start-up, before the
+// bus delivers; returns how many events were handed over. Stops at the first
+// handler error.
+[[nodiscard]] Result<int64_t> CatchUp(int64_t position, int64_t window, const OutboxReader& read,
+                                      std::string_view type_prefix, const Handler& handler);
+
 // Delivers events to subscribed consumers. Implementations: the in-process
 // bus below, and (distributed shape) a RabbitMQ adapter.
 class Bus {

@@ -1,25 +1,40 @@
 // Wiring of the payments service: its database (SQLite file or a PostgreSQL
-// schema), migrations, the built-in sandbox gateway's tokenization endpoint,
-// and the ledger check. Payment intents, webhooks and payouts come with the
-// orders work.
+// schema), migrations, the payment provider (the built-in sandbox gateway
+// unless a real one is configured), the payment service with its webhook,
+// seller balance and payout routes, the outbox relay, the consumer of
+// orders events and the payout schedule.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include "core/clock.h"
+#include "core/events/events.h"
 #include "core/http/app.h"
+#include "core/metrics.h"
 #include "core/result.h"
+#include "services/payments/client.h"
+#include "services/payments/domain/payment_service.h"
 #include "services/payments/ledger/ledger.h"
+#include "services/payments/sandbox/gateway.h"
 
 namespace agora::payments {
 
 struct ModuleOptions {
   std::string data_dir = "./data";
   std::string database_url;  // empty: data_dir/payments.db
-  // The built-in sandbox gateway (tokenization at /sandbox/v1/tokens). On by
-  // default; off once a real provider is configured.
+  // The built-in sandbox gateway (tokenization at /sandbox/v1/tokens, the
+  // provider "sandbox"). On by default; off once a real provider is
+  // configured.
   bool sandbox = true;
+  // Where the sandbox sends its webhooks: this server's public URL +
+  // /v1/payments/webhooks/sandbox (set by the wiring).
+  std::string sandbox_webhook_url;
+  sandbox::DeliverySettings sandbox_delivery;
+  PaymentOptions payments;
+  // Seller payouts run this often (0: only when an admin asks).
+  std::chrono::seconds payout_interval{0};
 };
 
 // Opens the payments database of `options` (migrating it) and checks the
@@ -29,10 +44,21 @@ Result<ledger::VerifyReport> VerifyLedger(const ModuleOptions& options);
 class Module {
  public:
   static Result<std::unique_ptr<Module>> Open(const ModuleOptions& options, const Clock& clock);
-  ~Module();
+  ~Module();  // Stop()s
 
   void AddRoutes(http::App& app);
+  // Subscribes to orders events (before bus.Start()).
+  void Subscribe(events::Bus& bus);
+  // Replays the orders events a crash may have lost (read through
+  // `orders_outbox`), starts the relay, the sandbox's webhook delivery and
+  // the payout schedule.
+  void Start(events::Bus& bus, metrics::Registry& metrics, const events::OutboxReader& orders_outbox);
+  void Stop();
   Status Ready();
+
+  PaymentsClient& client();
+  // The payments outbox, for consumers catching up.
+  Result<std::vector<events::Event>> EventsAfter(int64_t after_seq, int limit);
 
  private:
   struct Impl;
