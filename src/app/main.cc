@@ -160,6 +160,23 @@ int LedgerVerify(const agora::app::ServeConfig& config) {
   return 1;
 }
 
+// Compares the ledger with the payment provider: 0 when they agree, 1 when
+// they do not (each difference listed), 2 when either cannot be read.
+int LedgerReconcile(const agora::app::ServeConfig& config) {
+  agora::payments::ModuleOptions options;
+  options.data_dir = config.data_dir;
+  options.database_url = config.database_url;
+  auto report = agora::payments::ReconcileLedger(options);
+  if (!report.ok()) {
+    std::cerr << "agora: cannot reconcile: " << report.error().message << "\n";
+    return 2;
+  }
+  for (const auto& line : report->problems) std::cout << line << "\n";
+  std::cout << (report->ok() ? "ledger and provider agree: " : "ledger and provider differ: ") << report->payments
+            << " payments\n";
+  return report->ok() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -228,12 +245,17 @@ int main(int argc, char** argv) {
   CLI::App* verify = ledger->add_subcommand(
       "verify", "Check the double-entry ledger (exit 0 only when every invariant holds; 1: problems listed)");
   agora::app::AddStoreOptions(*verify, ledger_config);
+  CLI::App* reconcile = ledger->add_subcommand(
+      "reconcile", "Compare every payment's capture and refunds in the ledger with the payment provider "
+                   "(exit 0 when they agree; 1: differences listed)");
+  agora::app::AddStoreOptions(*reconcile, ledger_config);
 
   CLI11_PARSE(cli, argc, argv);
 
   for (auto [cmd, config] : {std::pair{serve, &serve_config}, {create, &admin_config}, {rotate, &keys_config},
                              {routes, &routes_config}, {seed, &seed_config},
-                             {reindex, &search_config}, {verify, &ledger_config}}) {
+                             {reindex, &search_config}, {verify, &ledger_config},
+                             {reconcile, &ledger_config}}) {
     if (*cmd && !config->config_file.empty()) {
       if (auto s = agora::app::ApplyConfigFile(*cmd, config->config_file); !s.ok()) {
         std::cerr << "agora: " << s.error().message << "\n";
@@ -248,6 +270,7 @@ int main(int argc, char** argv) {
   if (*routes) return agora::app::PrintRoutes(routes_config);
   if (*seed) return SeedDemo(seed_config, seed_products, seed_sellers, seed_value, seed_password);
   if (*verify) return LedgerVerify(ledger_config);
+  if (*reconcile) return LedgerReconcile(ledger_config);
   if (*reindex) {
     auto catalog = OpenCatalog(search_config);
     return catalog ? SearchReindex(search_config, *catalog) : 1;

@@ -156,6 +156,11 @@ Status Module::Ready() { return impl_->db->Ping(); }
 
 PaymentsClient& Module::client() { return *impl_->service; }
 
+Result<PaymentService::ReconcileReport> ReconcileLedger(const ModuleOptions& options) {
+  AGORA_ASSIGN_OR_RETURN(auto module, Module::Open(options, SystemClock::Instance()));
+  return module->impl_->service->ReconcileWithProvider();
+}
+
 Result<std::vector<events::Event>> Module::EventsAfter(int64_t after_seq, int limit) {
   return events::ReadOutbox(*impl_->db, after_seq, limit);
 }

@@ -41,6 +41,10 @@ struct ModuleOptions {
 // ledger (`agora ledger verify`). kUnavailable when it cannot be opened.
 Result<ledger::VerifyReport> VerifyLedger(const ModuleOptions& options);
 
+// Opens the payments service of `options` without starting it and compares
+// the ledger with the provider (`agora ledger reconcile`).
+Result<PaymentService::ReconcileReport> ReconcileLedger(const ModuleOptions& options);
+
 class Module {
  public:
   static Result<std::unique_ptr<Module>> Open(const ModuleOptions& options, const Clock& clock);
@@ -61,6 +65,7 @@ class Module {
   Result<std::vector<events::Event>> EventsAfter(int64_t after_seq, int limit);
 
  private:
+  friend Result<PaymentService::ReconcileReport> ReconcileLedger(const ModuleOptions& options);
   struct Impl;
   explicit Module(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -29,7 +29,9 @@ boost::json::object Money(int64_t amount, const std::string& currency) {
   return {{"amount", amount}, {"currency", currency}};
 }
 
-boost::json::object OrderJson(const Order& o) {
+// `o` as `viewer` may see it: the commission rate is the seller's and the
+// platform's business, not the buyer's.
+boost::json::object OrderJson(const Order& o, const Caller& viewer) {
   boost::json::array items;
   for (const auto& i : o.items) {
     items.push_back({{"product_id", i.listing_id},
@@ -50,7 +52,6 @@ boost::json::object OrderJson(const Order& o) {
           {"seller_id", o.seller_id},
           {"items", std::move(items)},
           {"total", Money(o.subtotal, o.currency)},
-          {"commission_rate_bps", o.commission_bps},
           {"refunded", Money(o.refund_requested, o.currency)},
           {"shipment", std::move(shipment)},
           {"cancel_reason", o.cancel_reason.empty() ? boost::json::value(nullptr) : boost::json::value(o.cancel_reason)},
@@ -59,7 +60,9 @@ boost::json::object OrderJson(const Order& o) {
           {"paid_at", Time(o.paid_at_ms)},
           {"delivered_at", Time(o.delivered_at_ms)},
           {"completed_at", Time(o.completed_at_ms)},
-          {"cancelled_at", Time(o.cancelled_at_ms)}};
+          {"cancelled_at", Time(o.cancelled_at_ms)},
+          {"commission_rate_bps", viewer.admin || viewer.user_id == o.seller_id ? boost::json::value(o.commission_bps)
+                                                                               : boost::json::value(nullptr)}};
 }
 
 boost::json::value PaymentJson(const std::optional<payments::Payment>& p) {
@@ -80,9 +83,9 @@ boost::json::value PaymentJson(const std::optional<payments::Payment>& p) {
       {"next_action", std::move(next)}};
 }
 
-boost::json::object CheckoutJson(const Checkout& c) {
+boost::json::object CheckoutJson(const Checkout& c, const Caller& viewer) {
   boost::json::array orders;
-  for (const auto& o : c.orders) orders.push_back(OrderJson(o));
+  for (const auto& o : c.orders) orders.push_back(OrderJson(o, viewer));
   const auto& a = c.shipping_address;
   return {{"id", c.id},
           {"status", CheckoutStatusName(c.status)},
@@ -126,7 +129,9 @@ Response ServiceProblem(const Request& req, const Error& error) {
                                         {"code", ErrorCodeName(error.code)},
                                         {"error", error.message}});
   }
-  if (error.type == "refund-exceeds-captured") return http::ProblemFrom(error, 422);
+  if (error.type == "refund-exceeds-captured") {
+    return http::Problem(422, error.type, "Refund exceeds what was captured", error.message);
+  }
   return http::ProblemFrom(error);
 }
 
@@ -165,7 +170,7 @@ std::optional<std::pair<int64_t, std::string>> DecodeCursor(std::string_view tex
 
 Response OrderAnswer(const Request& req, const Result<Order>& o) {
   if (!o.ok()) return ServiceProblem(req, o.error());
-  return Private(Response::Json(200, OrderJson(*o)));
+  return Private(Response::Json(200, OrderJson(*o, CallerOf(req))));
 }
 
 }  // namespace
@@ -199,7 +204,7 @@ void AddOrderRoutes(http::App& app, OrderService& orders, idempotency::Store& ke
       }
       auto c = orders.PlaceCheckout(CallerOf(req), *req.headers.Get(idempotency::kHeader), token, a);
       if (!c.ok()) return ServiceProblem(req, c.error());
-      Response r = Private(Response::Json(201, CheckoutJson(*c)));
+      Response r = Private(Response::Json(201, CheckoutJson(*c, CallerOf(req))));
       r.headers.Set("Location", "/v1/checkouts/" + c->id);
       return r;
     });
@@ -208,7 +213,7 @@ void AddOrderRoutes(http::App& app, OrderService& orders, idempotency::Store& ke
   app.Add(Authed(Method::kGet, "/v1/checkouts/{id}", [&orders](Request& req) {
     auto c = orders.GetCheckout(CallerOf(req), req.PathParam("id"));
     if (!c.ok()) return ServiceProblem(req, c.error());
-    return Private(Response::Json(200, CheckoutJson(*c)));
+    return Private(Response::Json(200, CheckoutJson(*c, CallerOf(req))));
   }));
 
   app.Add(Authed(Method::kGet, "/v1/orders", [&orders](Request& req) {
@@ -224,13 +229,13 @@ void AddOrderRoutes(http::App& app, OrderService& orders, idempotency::Store& ke
       } else if (*role == "all") {
         filter.role = OrderRole::kAll;
       } else {
-        q.AddError("role", "buyer, seller or all");
+        q.AddError("role", "must be buyer, seller or all");
       }
     }
     if (auto status = q.String("status", 20)) {
       filter.status = ParseOrderStatus(*status);
       if (!filter.status) {
-        q.AddError("status", "pending_payment, paid, shipped, delivered, completed, cancelled, disputed or refunded");
+        q.AddError("status", "must be pending_payment, paid, shipped, delivered, completed, cancelled, disputed or refunded");
       }
     }
     filter.limit = static_cast<int>(q.Int("limit", 1, 100).value_or(20));
@@ -249,7 +254,7 @@ void AddOrderRoutes(http::App& app, OrderService& orders, idempotency::Store& ke
         next = boost::json::value(EncodeCursor((*list)[i - 1]));
         break;
       }
-      items.push_back(OrderJson((*list)[i]));
+      items.push_back(OrderJson((*list)[i], caller));
     }
     return Private(Response::Json(200, boost::json::object{{"data", std::move(items)}, {"next_cursor", next}}));
   }));
@@ -260,7 +265,7 @@ void AddOrderRoutes(http::App& app, OrderService& orders, idempotency::Store& ke
     if (!o.ok()) return ServiceProblem(req, o.error());
     auto history = orders.History(caller, o->id);
     if (!history.ok()) return ServiceProblem(req, history.error());
-    boost::json::object body = OrderJson(*o);
+    boost::json::object body = OrderJson(*o, caller);
     boost::json::array h;
     for (const auto& t : *history) {
       h.push_back({{"from", t.from == t.to ? boost::json::value(nullptr) : boost::json::value(OrderStatusName(t.from))},
@@ -326,6 +331,12 @@ void AddOrderRoutes(http::App& app, OrderService& orders, idempotency::Store& ke
     return Private(Response::Json(200, boost::json::object{{"data", std::move(items)}}));
   }));
 
+  app.Add(Authed(Method::kGet, "/v1/orders/{id}/disputes/{dispute_id}", [&orders](Request& req) {
+    auto d = orders.GetDispute(CallerOf(req), req.PathParam("id"), req.PathParam("dispute_id"));
+    if (!d.ok()) return ServiceProblem(req, d.error());
+    return Private(Response::Json(200, DisputeJson(*d)));
+  }));
+
   app.Add(Authed(
       Method::kPost, "/v1/orders/{id}/disputes/{dispute_id}/resolve",
       [&orders, &keys](Request& req) {
@@ -336,7 +347,17 @@ void AddOrderRoutes(http::App& app, OrderService& orders, idempotency::Store& ke
           std::string note;
           if (auto bad = http::ReadJsonBody(req, [&](json::FieldReader& r) {
                 resolution = r.String("resolution", true, 1, 32).value_or("");
-                amount = r.Int("refund_amount", false, 0, int64_t{1} << 52).value_or(0);
+                if (!resolution.empty() && resolution != "refund" && resolution != "release" &&
+                    resolution != "partial_refund") {
+                  r.AddError("resolution", "must be refund, release or partial_refund");
+                }
+                auto refund = r.Int("refund_amount", false, 1, int64_t{1} << 52);
+                if (resolution == "partial_refund" && !refund && !r.has_errors()) {
+                  r.AddError("refund_amount", "required for a partial refund");
+                } else if (resolution != "partial_refund" && refund) {
+                  r.AddError("refund_amount", "only for a partial refund");
+                }
+                amount = refund.value_or(0);
                 note = r.String("note", false, 0, 2000).value_or("");
               })) {
             return *bad;

@@ -251,6 +251,7 @@ const char* CheckoutStatusName(CheckoutStatus s) {
     case CheckoutStatus::kPaid: return "paid";
     case CheckoutStatus::kPaymentFailed: return "payment_failed";
     case CheckoutStatus::kExpired: return "expired";
+    case CheckoutStatus::kCancelled: return "cancelled";
   }
   return "pending_payment";
 }
@@ -258,7 +259,7 @@ const char* CheckoutStatusName(CheckoutStatus s) {
 namespace {
 CheckoutStatus ParseCheckoutStatus(std::string_view s) {
   for (auto st : {CheckoutStatus::kPendingPayment, CheckoutStatus::kPaid, CheckoutStatus::kPaymentFailed,
-                  CheckoutStatus::kExpired}) {
+                  CheckoutStatus::kExpired, CheckoutStatus::kCancelled}) {
     if (s == CheckoutStatusName(st)) return st;
   }
   return CheckoutStatus::kPendingPayment;
@@ -334,9 +335,15 @@ Result<Checkout> OrderService::PlaceCheckout(const Caller& buyer, std::string_vi
   for (const auto& line : lines) items.push_back({line.listing_id, line.quantity});
   // The hold outlives the payment timeout, so the sweeper, not the catalog,
   // decides when an unpaid checkout gives its stock back.
-  AGORA_ASSIGN_OR_RETURN(catalog::Reservation reservation,
-                         catalog_.Reserve(c.id, items, options_.payment_timeout + std::chrono::minutes(10)));
-  c.reservation_id = reservation.id;
+  auto reservation = catalog_.Reserve(c.id, items, options_.payment_timeout + std::chrono::minutes(10));
+  if (!reservation.ok()) {
+    if (reservation.error().code == ErrorCode::kNotFound) {
+      return Error::FailedPrecondition("A product in the cart is no longer for sale; remove it first")
+          .WithType("cart-item-unavailable");
+    }
+    return std::move(reservation).error();
+  }
+  c.reservation_id = reservation->id;
 
   auto written = db_.Transact("orders.place_checkout", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
     AGORA_RETURN_IF_ERROR(tx.Exec("orders.insert_checkout",
@@ -624,7 +631,7 @@ Result<Order> OrderService::Cancel(const Caller& caller, std::string_view order_
                                   reason.empty() ? "cancelled" : reason, now_ms));
     }
     return StatusOf(tx.Exec("orders.checkout_cancelled",
-                   "UPDATE checkouts SET status = 'expired', updated_at_ms = $2 WHERE id = $1 "
+                   "UPDATE checkouts SET status = 'cancelled', updated_at_ms = $2 WHERE id = $1 "
                    "AND status = 'pending_payment'",
                    {c.id, now_ms}));
   }));
@@ -633,7 +640,12 @@ Result<Order> OrderService::Cancel(const Caller& caller, std::string_view order_
     log::Warn("reservation not released after a cancellation", {{"reservation_id", c.reservation_id},
                                                                  {"error", r.error().message}});
   }
-  return GetOrder(caller, order_id);
+  AGORA_ASSIGN_OR_RETURN(Order after, GetOrder(caller, order_id));
+  if (after.status != OrderStatus::kCancelled) {
+    // Paid in the meantime: cancel it as a paid order (a full refund).
+    return Move(caller, order_id, OrderStatus::kCancelled, reason.empty() ? "cancelled" : reason);
+  }
+  return after;
 }
 
 namespace {
@@ -677,6 +689,15 @@ Result<std::vector<Dispute>> OrderService::Disputes(const Caller& caller, std::s
   return out;
 }
 
+Result<Dispute> OrderService::GetDispute(const Caller& caller, std::string_view order_id,
+                                         std::string_view dispute_id) {
+  AGORA_ASSIGN_OR_RETURN(auto all, Disputes(caller, order_id));
+  for (auto& d : all) {
+    if (d.id == dispute_id) return std::move(d);
+  }
+  return Error::NotFound("No such dispute on this order").WithType("dispute-not-found");
+}
+
 Result<Dispute> OrderService::ResolveDispute(const Caller& admin, std::string_view order_id,
                                              std::string_view dispute_id, std::string_view resolution,
                                              int64_t refund_amount, std::string_view note) {
@@ -703,15 +724,13 @@ Result<Dispute> OrderService::ResolveDispute(const Caller& admin, std::string_vi
     } else if (resolution == "release") {
       refund_amount = 0;
     } else if (resolution == "partial_refund") {
-      if (refund_amount <= 0 || refund_amount > left) {
-        return Error::Validation({{"refund_amount", fmt::format("must be between 1 and {} (what was paid and not "
-                                                                "refunded); use \"refund\" for all of it",
-                                                                left)}})
+      if (refund_amount > left) {
+        return Error::FailedPrecondition(fmt::format("A refund of {} is more than the {} paid for this order and not "
+                                                     "refunded yet",
+                                                     refund_amount, left))
             .WithType("refund-exceeds-captured");
       }
       if (refund_amount == left) to = OrderStatus::kRefunded;
-    } else {
-      return Error::Validation({{"resolution", "must be refund, release or partial_refund"}});
     }
     AGORA_RETURN_IF_ERROR(CheckTransition(o.status, to, Actor::kAdmin));
     // The refund first, then the completion that releases the rest: payments

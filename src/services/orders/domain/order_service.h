@@ -63,7 +63,8 @@ struct ShippingAddress {
   std::string country;  // ISO 3166-1 alpha-2
 };
 
-enum class CheckoutStatus { kPendingPayment, kPaid, kPaymentFailed, kExpired };
+// kExpired: not paid in time; kCancelled: the buyer (or an admin) cancelled it unpaid.
+enum class CheckoutStatus { kPendingPayment, kPaid, kPaymentFailed, kExpired, kCancelled };
 const char* CheckoutStatusName(CheckoutStatus s);
 
 struct Checkout {
@@ -144,9 +145,11 @@ class OrderService {
   Result<Order> Cancel(const Caller& caller, std::string_view order_id, std::string_view reason);
   Result<Dispute> OpenDispute(const Caller& caller, std::string_view order_id, std::string_view reason);
   Result<std::vector<Dispute>> Disputes(const Caller& caller, std::string_view order_id);
+  Result<Dispute> GetDispute(const Caller& caller, std::string_view order_id, std::string_view dispute_id);
   // Admin: "refund" (all that is left), "release" (to the seller) or
-  // "partial_refund" (refund_amount, the rest released). kUnprocessable-like
-  // kInvalidArgument "refund-exceeds-captured" beyond what is left.
+  // "partial_refund" (refund_amount > 0, the rest released; the caller
+  // checks the resolution's name). kFailedPrecondition
+  // "refund-exceeds-captured" beyond what was paid and not refunded.
   Result<Dispute> ResolveDispute(const Caller& admin, std::string_view order_id, std::string_view dispute_id,
                                  std::string_view resolution, int64_t refund_amount, std::string_view note);
 

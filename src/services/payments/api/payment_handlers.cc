@@ -1,6 +1,7 @@
 #include <boost/json.hpp>
 
 #include "core/clock.h"
+#include "core/http/json_body.h"
 #include "core/http/problem.h"
 #include "core/http/query.h"
 #include "core/idempotency/http.h"
@@ -73,7 +74,9 @@ void AddPaymentRoutes(http::App& app, PaymentService& payments, idempotency::Sto
           const Error& e = applied.error();
           if (e.code == ErrorCode::kUnauthenticated || e.code == ErrorCode::kInvalidArgument) {
             log::Warn("webhook refused", {{"request_id", req.request_id}, {"type", e.type}});
-            return http::ProblemFrom(e, 400);
+            const bool signature = e.code == ErrorCode::kUnauthenticated;
+            return http::Problem(400, signature ? e.type : "webhook-malformed",
+                                 signature ? "Webhook signature refused" : "Webhook body is not an event", e.message);
           }
           return ServiceProblem(req, e);
         }
@@ -91,7 +94,7 @@ void AddPaymentRoutes(http::App& app, PaymentService& payments, idempotency::Sto
                                                                {"pending", Amounts(b->pending)},
                                                                {"paid_out", Amounts(b->paid_out)}}));
       },
-      {"seller", "admin"}));
+      {"seller"}));
 
   app.Add(Authed(
       Method::kGet, "/v1/sellers/me/payouts",
@@ -105,14 +108,15 @@ void AddPaymentRoutes(http::App& app, PaymentService& payments, idempotency::Sto
         for (const auto& p : *list) items.push_back(PayoutJson(p));
         return Private(Response::Json(200, boost::json::object{{"data", std::move(items)}}));
       },
-      {"seller", "admin"}));
+      {"seller"}));
 
   app.Add(Authed(
       Method::kPost, "/v1/admin/payouts",
       [&payments, &keys](Request& req) {
         return idempotency::RunOnce(keys, req, req.principal->user_id + ":POST /v1/admin/payouts", true, [&] {
-          if (req.body.find_first_not_of(" \t\r\n{}") != std::string::npos) {
-            return http::ProblemFrom(Error::InvalidArgument("this request takes no body"));
+          // No parameters: an empty body or an empty object.
+          if (req.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+            if (auto bad = http::ReadJsonBody(req, [](json::FieldReader&) {})) return *bad;
           }
           auto paid = payments.RunPayouts();
           if (!paid.ok()) return ServiceProblem(req, paid.error());

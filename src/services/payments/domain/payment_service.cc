@@ -708,4 +708,61 @@ Result<std::vector<Refund>> PaymentService::RefundsForOrder(std::string_view ord
   return out;
 }
 
+Result<PaymentService::ReconcileReport> PaymentService::ReconcileWithProvider() {
+  ReconcileReport report;
+  std::string after;
+  for (;;) {
+    AGORA_ASSIGN_OR_RETURN(
+        db::Rows rows,
+        db_.Exec("payments.reconcile_page",
+                 fmt::format("SELECT {} FROM payments WHERE id > $1 AND provider_intent_id IS NOT NULL "
+                             "AND provider_intent_id <> '' ORDER BY id LIMIT 200",
+                             kPaymentCols),
+                 {after}));
+    if (rows.empty()) return report;
+    for (const auto& r : rows) {
+      const Payment p = PaymentFromRow(r);
+      after = p.id;
+      ++report.payments;
+      auto problem = [&](std::string what) {
+        if (report.problems.size() < ledger::kMaxProblems) report.problems.push_back(p.id + ": " + what);
+      };
+      auto intent = provider_.GetIntent(p.provider_intent_id);
+      if (!intent.ok()) {
+        problem("the provider cannot show intent " + p.provider_intent_id + " (" + intent.error().message + ")");
+        continue;
+      }
+      AGORA_ASSIGN_OR_RETURN(
+          db::Rows captured,
+          db_.Exec("payments.reconcile_captured",
+                   "SELECT COALESCE(-SUM(e.amount), 0) FROM ledger_entries e JOIN ledger_transactions t "
+                   "ON t.id = e.transaction_id WHERE t.kind = 'payment.captured' AND t.reference = $1 "
+                   "AND e.account = 'buyer_payments'",
+                   {p.id}));
+      AGORA_ASSIGN_OR_RETURN(
+          db::Rows refunded,
+          db_.Exec("payments.reconcile_refunded",
+                   "SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e JOIN ledger_transactions t "
+                   "ON t.id = e.transaction_id JOIN refunds r ON r.id = t.reference WHERE t.kind = 'refund' "
+                   "AND r.payment_id = $1 AND e.account = 'refunds'",
+                   {p.id}));
+      const int64_t ledger_captured = captured[0].Int(0);
+      const int64_t ledger_refunded = refunded[0].Int(0);
+      const bool provider_captured = intent->status == IntentStatus::kSucceeded;
+      if (provider_captured != (p.status == PaymentStatus::kSucceeded)) {
+        problem(fmt::format("the provider says {}, the payment is {}", IntentStatusName(intent->status),
+                            PaymentStatusName(p.status)));
+      }
+      if (intent->amount_received != ledger_captured) {
+        problem(fmt::format("captured {} at the provider, {} in the ledger", intent->amount_received,
+                            ledger_captured));
+      }
+      if (intent->amount_refunded != ledger_refunded || p.amount_refunded != ledger_refunded) {
+        problem(fmt::format("refunded {} at the provider, {} on the payment, {} in the ledger",
+                            intent->amount_refunded, p.amount_refunded, ledger_refunded));
+      }
+    }
+  }
+}
+
 }  // namespace agora::payments

@@ -120,6 +120,17 @@ class PaymentService final : public PaymentsClient {
   Result<std::vector<Payout>> Payouts(std::string_view seller_id, int limit);
   Result<std::vector<Refund>> RefundsForOrder(std::string_view order_id);
 
+  // Compares every payment the provider knows of with the ledger: the
+  // provider's status, captured and refunded amounts against the payment
+  // row, the capture posted to the ledger and the refunds posted. Problems
+  // name the payment; at most ledger::kMaxProblems are listed.
+  struct ReconcileReport {
+    int64_t payments = 0;
+    std::vector<std::string> problems;
+    bool ok() const { return problems.empty(); }
+  };
+  Result<ReconcileReport> ReconcileWithProvider();
+
   // Called after a commit that appended outbox events (the relay's Notify).
   void SetOnEventsCommitted(std::function<void()> fn) { on_events_ = std::move(fn); }
 
