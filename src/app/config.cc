@@ -24,8 +24,21 @@ void AddStoreOptions(CLI::App& cmd, ServeConfig& c) {
       "postgresql://... to use PostgreSQL (a schema per service) instead of SQLite");
 }
 
+void AddPaymentProviderOptions(CLI::App& cmd, ServeConfig& c) {
+  Opt(cmd, "--payment-provider", c.payment_provider, "AGORA_PAYMENT_PROVIDER",
+      "sandbox (the built-in test gateway, with its /sandbox routes) or stripe")
+      ->check(CLI::IsMember({"sandbox", "stripe"}));
+  Opt(cmd, "--stripe-api-url", c.stripe_api_url, "AGORA_STRIPE_API_URL", "Stripe's API base URL");
+  cmd.add_option("--stripe-secret-key", c.stripe_secret_key, "Stripe secret key (sk_...), for --payment-provider stripe")
+      ->envname("AGORA_STRIPE_SECRET_KEY");
+  cmd.add_option("--stripe-webhook-secret", c.stripe_webhook_secret,
+                 "Signing secret (whsec_...) of the Stripe webhook endpoint /v1/payments/webhooks/stripe")
+      ->envname("AGORA_STRIPE_WEBHOOK_SECRET");
+}
+
 void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
   AddStoreOptions(cmd, c);
+  AddPaymentProviderOptions(cmd, c);
   auto opt = [&](const char* flag, auto& value, const char* env, const char* help) {
     return Opt(cmd, flag, value, env, help);
   };

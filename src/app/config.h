@@ -52,7 +52,14 @@ struct ServeConfig {
   std::string commission_category_bps;    // "cat_id=bps,..." per-category rates
   std::string payment_capture = "automatic";  // or "manual": authorize, then capture
   int payout_interval_s = 86400;          // seller payouts run this often (0: on admin request only)
+  std::string payment_provider = "sandbox";  // or "stripe"
+  std::string stripe_api_url = "https://api.stripe.com";
+  std::string stripe_secret_key;
+  std::string stripe_webhook_secret;
 };
+
+// Registers the payment provider settings (serve and the ledger commands).
+void AddPaymentProviderOptions(CLI::App& cmd, ServeConfig& config);
 
 // Registers --config, --data-dir and --database-url (the admin commands need only these).
 void AddStoreOptions(CLI::App& cmd, ServeConfig& config);

@@ -166,6 +166,10 @@ int LedgerReconcile(const agora::app::ServeConfig& config) {
   agora::payments::ModuleOptions options;
   options.data_dir = config.data_dir;
   options.database_url = config.database_url;
+  options.provider = config.payment_provider;
+  options.stripe.base_url = config.stripe_api_url;
+  options.stripe.secret_key = config.stripe_secret_key;
+  options.stripe.webhook_secret = config.stripe_webhook_secret;
   auto report = agora::payments::ReconcileLedger(options);
   if (!report.ok()) {
     std::cerr << "agora: cannot reconcile: " << report.error().message << "\n";
@@ -245,10 +249,12 @@ int main(int argc, char** argv) {
   CLI::App* verify = ledger->add_subcommand(
       "verify", "Check the double-entry ledger (exit 0 only when every invariant holds; 1: problems listed)");
   agora::app::AddStoreOptions(*verify, ledger_config);
+  agora::app::AddPaymentProviderOptions(*verify, ledger_config);  // accepted, so serve's settings work here too
   CLI::App* reconcile = ledger->add_subcommand(
       "reconcile", "Compare every payment's capture and refunds in the ledger with the payment provider "
                    "(exit 0 when they agree; 1: differences listed)");
   agora::app::AddStoreOptions(*reconcile, ledger_config);
+  agora::app::AddPaymentProviderOptions(*reconcile, ledger_config);
 
   CLI11_PARSE(cli, argc, argv);
 

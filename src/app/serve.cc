@@ -127,6 +127,10 @@ Status WireServices(Wiring& w, const ServeConfig& config, const std::string& iss
   payments_options.data_dir = config.data_dir;
   payments_options.database_url = config.database_url;
   payments_options.sandbox_webhook_url = issuer + "/v1/payments/webhooks/sandbox";
+  payments_options.provider = config.payment_provider;
+  payments_options.stripe.base_url = config.stripe_api_url;
+  payments_options.stripe.secret_key = config.stripe_secret_key;
+  payments_options.stripe.webhook_secret = config.stripe_webhook_secret;
   payments_options.payments.manual_capture = config.payment_capture == "manual";
   payments_options.payout_interval = std::chrono::seconds(config.payout_interval_s);
   auto payments = payments::Module::Open(payments_options, clock);

@@ -25,6 +25,8 @@ import sqlite3
 import time
 import unittest
 
+from tests.http import fake_stripe
+from tests.http.fake_stripe import FakeStripe
 from tests.http.agora import (ProblemAssertions, Server, create_listing, leaf_categories, pg_url, run_agora,
                               wait_until)
 
@@ -623,6 +625,90 @@ class Recovery(Journey):
         wait_until(lambda: self.server.request("GET", f"/v1/checkouts/{r.body['id']}", headers=buyer.auth())
                    .body["payment"]["refunded"] == eur(2500), 15, what="the late payment refunded")
         self.assert_ledger_sound()
+
+
+class StripeProviderFlows(Journey):
+    """`--payment-provider stripe` against a loopback stand-in that answers
+    with Stripe's shapes (tests/http/fake_stripe.py): the sandbox is off,
+    charges and refunds go to Stripe's API, Stripe's webhooks are verified
+    with the endpoint secret."""
+
+    database = "sqlite"
+    WEBHOOK_SECRET = "whsec_agora_fake"
+
+    def setUp(self):
+        self.stripe = FakeStripe()
+        self.addCleanup(self.stripe.stop)
+        self.server = Server(*SERVER_ARGS, "--payment-provider", "stripe", "--stripe-api-url", self.stripe.url,
+                             database=self.database,
+                             env={"AGORA_STRIPE_SECRET_KEY": fake_stripe.SECRET_KEY,
+                                  "AGORA_STRIPE_WEBHOOK_SECRET": self.WEBHOOK_SECRET})
+        self.addCleanup(self.server.stop)
+        self.seller = self.server.new_seller()
+        self.category = leaf_categories(self.server)[0]["id"]
+
+    def ledger_with_stripe(self, command):
+        return run_agora("ledger", command, "--data-dir", str(self.server.data_dir), "--payment-provider", "stripe",
+                         "--stripe-api-url", self.stripe.url,
+                         env={"AGORA_STRIPE_SECRET_KEY": fake_stripe.SECRET_KEY,
+                              "AGORA_STRIPE_WEBHOOK_SECRET": self.WEBHOOK_SECRET})
+
+    def test_charges_refunds_and_webhooks_go_through_stripe(self):
+        self.assertEqual(self.server.request("POST", "/sandbox/v1/tokens", {}).status, 404)
+        buyer = self.server.new_user()
+        listing = self.listing(price=2500)
+        self.add(buyer, listing)
+        r = self.checkout(buyer, "tok_visa")
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.body["status"], "paid")
+        created = [f for m, p, f, h in self.stripe.requests if m == "POST" and p == "/v1/payment_intents"]
+        self.assertEqual(len(created), 1)
+        self.assertEqual(created[0]["amount"], "2500")
+        self.assertEqual(created[0]["currency"], "eur")
+        self.assertEqual(created[0]["confirm"], "true")
+        self.assertEqual(created[0]["metadata[payment_id]"], r.body["payment"]["id"])
+        self.assertTrue(all(h.get("Idempotency-Key") for m, p, f, h in self.stripe.requests if m == "POST"))
+        # Stripe's webhook for it, signed with the endpoint secret: applied once, already settled.
+        pi = next(iter(self.stripe.intents.values()))
+        body = json.dumps({"id": "evt_" + secrets.token_hex(8), "object": "event", "type": "payment_intent.succeeded",
+                           "created": int(time.time()), "data": {"object": self.stripe.intent_json(pi)}})
+        ts = int(time.time())
+        sig = hmac.new(self.WEBHOOK_SECRET.encode(), f"{ts}.{body}".encode(), hashlib.sha256).hexdigest()
+        hook = self.server.request("POST", "/v1/payments/webhooks/stripe", raw=body.encode(),
+                                   headers={"Content-Type": "application/json", "Stripe-Signature": f"t={ts},v1={sig}"})
+        self.assertEqual(hook.status, 200, hook)
+        self.assertEqual(hook.body["applied"], False)
+        self.assertProblem(self.server.request("POST", "/v1/payments/webhooks/sandbox", raw=body.encode(),
+                                               headers={"Content-Type": "application/json",
+                                                        "Stripe-Signature": f"t={ts},v1={sig}"}), 404)
+        # A cancellation refunds through Stripe.
+        cancel = self.post(buyer, f"/v1/orders/{r.body['orders'][0]['id']}/cancel")
+        self.assertEqual(cancel.status, 200, cancel)
+        wait_until(lambda: len(self.stripe.refunds) == 1, 10, what="the refund at Stripe")
+        self.assertEqual(self.stripe.refunds[0]["amount"], 2500)
+        wait_until(lambda: self.server.request("GET", f"/v1/checkouts/{r.body['id']}", headers=buyer.auth())
+                   .body["payment"]["refunded"] == eur(2500), 10, what="the refund recorded")
+        self.assert_ledger_sound_with_stripe()
+
+    def test_a_declined_card_is_a_failed_payment(self):
+        buyer = self.server.new_user()
+        listing = self.listing()
+        self.add(buyer, listing)
+        r = self.checkout(buyer, "tok_chargeDeclinedInsufficientFunds")
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.body["payment"]["status"], "failed")
+        self.assertEqual(r.body["payment"]["failure_code"], "insufficient_funds")
+        self.assertEqual(self.product(listing["id"])["quantity"], 3)
+        self.assert_ledger_sound_with_stripe()
+
+    def assert_ledger_sound_with_stripe(self):
+        for command in ("verify", "reconcile"):
+            out = self.ledger_with_stripe(command)
+            self.assertEqual(out.returncode, 0, f"ledger {command}: {out.stdout}{out.stderr}")
+
+
+class StripeProviderOnSqlite(StripeProviderFlows, unittest.TestCase):
+    pass
 
 
 class RecoveryOnSqlite(Recovery, unittest.TestCase):

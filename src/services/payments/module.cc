@@ -20,7 +20,8 @@ struct Module::Impl {
   const Clock* clock = nullptr;
   std::unique_ptr<db::Database> db;
   std::unique_ptr<SandboxTokenStore> tokens;
-  std::unique_ptr<sandbox::Gateway> gateway;
+  std::unique_ptr<sandbox::Gateway> gateway;  // the sandbox provider, or
+  std::unique_ptr<StripeProvider> stripe;     // Stripe's
   PaymentProvider* provider = nullptr;
   std::unique_ptr<PaymentService> service;
   std::unique_ptr<idempotency::Store> keys;
@@ -92,13 +93,19 @@ Result<std::unique_ptr<Module>> Module::Open(const ModuleOptions& options, const
   impl->clock = &clock;
   AGORA_ASSIGN_OR_RETURN(impl->db, OpenDatabase(options));
   impl->tokens = std::make_unique<SandboxTokenStore>(*impl->db);
-  if (!options.sandbox) return Error::InvalidArgument("no payment provider configured (the sandbox is off)");
-  sandbox::GatewayOptions gateway;
-  gateway.webhook_url = options.sandbox_webhook_url;
-  AGORA_ASSIGN_OR_RETURN(gateway.webhook_secret, SandboxWebhookSecret(options.data_dir));
-  gateway.delivery = options.sandbox_delivery;
-  impl->gateway = std::make_unique<sandbox::Gateway>(*impl->db, *impl->tokens, clock, gateway);
-  impl->provider = impl->gateway.get();
+  if (options.provider == "stripe") {
+    AGORA_ASSIGN_OR_RETURN(impl->stripe, StripeProvider::Create(options.stripe));
+    impl->provider = impl->stripe.get();
+  } else if (options.provider == "sandbox") {
+    sandbox::GatewayOptions gateway;
+    gateway.webhook_url = options.sandbox_webhook_url;
+    AGORA_ASSIGN_OR_RETURN(gateway.webhook_secret, SandboxWebhookSecret(options.data_dir));
+    gateway.delivery = options.sandbox_delivery;
+    impl->gateway = std::make_unique<sandbox::Gateway>(*impl->db, *impl->tokens, clock, gateway);
+    impl->provider = impl->gateway.get();
+  } else {
+    return Error::InvalidArgument("unknown payment provider \"" + options.provider + "\" (sandbox or stripe)");
+  }
   impl->service = std::make_unique<PaymentService>(*impl->db, *impl->provider, clock, options.payments);
   impl->keys = std::make_unique<idempotency::Store>(*impl->db, clock);
   return std::unique_ptr<Module>(new Module(std::move(impl)));

@@ -17,6 +17,7 @@
 #include "services/payments/client.h"
 #include "services/payments/domain/payment_service.h"
 #include "services/payments/ledger/ledger.h"
+#include "services/payments/provider/stripe.h"
 #include "services/payments/sandbox/gateway.h"
 
 namespace agora::payments {
@@ -24,10 +25,11 @@ namespace agora::payments {
 struct ModuleOptions {
   std::string data_dir = "./data";
   std::string database_url;  // empty: data_dir/payments.db
-  // The built-in sandbox gateway (tokenization at /sandbox/v1/tokens, the
-  // provider "sandbox"). On by default; off once a real provider is
-  // configured.
-  bool sandbox = true;
+  // "sandbox": the built-in sandbox gateway (tokenization at
+  // /sandbox/v1/tokens), the default; "stripe": Stripe's API with `stripe`
+  // (the sandbox and its routes are then off).
+  std::string provider = "sandbox";
+  StripeOptions stripe;
   // Where the sandbox sends its webhooks: this server's public URL +
   // /v1/payments/webhooks/sandbox (set by the wiring).
   std::string sandbox_webhook_url;

@@ -361,15 +361,24 @@ Result<Payment> PaymentService::Reconcile(const Payment& payment) {
   if (!intent.ok()) {
     const Error& e = intent.error();
     ProviderIntent answer;
-    if (e.code == ErrorCode::kUnavailable) {
-      // No answer: the charge may have happened. Its webhook (or the next
-      // reconciliation with the same key) decides.
+    if (e.code == ErrorCode::kUnavailable || e.type == "provider-response-invalid") {
+      // No (usable) answer: the charge may have happened. Its webhook (or
+      // the next reconciliation with the same key) decides.
       log::Warn("payment provider did not answer", {{"payment_id", payment.id}, {"error", e.message}});
       answer.status = IntentStatus::kProcessing;
-    } else if (e.code == ErrorCode::kInvalidArgument || e.code == ErrorCode::kFailedPrecondition) {
+    } else if (e.type == "payment-token-invalid" || e.type == "payment-token-used") {
       answer.status = IntentStatus::kRequiresPaymentMethod;
       answer.failure_code = e.type == "payment-token-used" ? "token_already_used" : "invalid_payment_token";
       answer.failure_message = e.message;
+    } else if (e.code == ErrorCode::kInvalidArgument || e.code == ErrorCode::kFailedPrecondition ||
+               e.code == ErrorCode::kConflict) {
+      // The provider refused the request itself, so nothing was charged;
+      // the cause is on our side (configuration, a bug): loud in the log.
+      log::Error("payment provider refused the charge request",
+                 {{"payment_id", payment.id}, {"type", e.type}, {"error", e.message}});
+      answer.status = IntentStatus::kRequiresPaymentMethod;
+      answer.failure_code = "provider_refused";
+      answer.failure_message = "The payment provider refused the request";
     } else {
       return std::move(intent).error();
     }
