@@ -96,8 +96,9 @@ void AddServeOptions(CLI::App& cmd, ServeConfig& c) {
       "Failed logins per account or IP before each further try waits longer")
       ->check(CLI::Range(1, 1000));
   opt("--checkout-payment-timeout", c.checkout_payment_timeout_s, "AGORA_CHECKOUT_PAYMENT_TIMEOUT",
-      "Seconds a checkout may stay unpaid before its orders are cancelled and the stock released")
-      ->check(CLI::Range(5, 7 * 24 * 3600));
+      "Seconds a checkout may stay unpaid before its orders are cancelled and the stock released "
+      "(at most 6600: the catalog holds stock for at most 2 h, and the hold outlives the timeout by 10 min)")
+      ->check(CLI::Range(5, 6600));
   opt("--order-auto-delivery-days", c.order_auto_delivery_days, "AGORA_ORDER_AUTO_DELIVERY_DAYS",
       "Days after shipping when an order counts as delivered unless the buyer confirmed or disputed")
       ->check(CLI::Range(0.0, 365.0));

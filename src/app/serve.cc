@@ -241,16 +241,24 @@ int Serve(const ServeConfig& config) {
   w.search->Subscribe(*bus);
   w.orders->Subscribe(*bus);
   w.payments->Subscribe(*bus);
+  // Events the in-memory bus lost at the last stop go first.
+  for (Status s : {w.payments->Replay(*bus, [m = w.orders.get()](int64_t after, int limit) {
+                     return m->EventsAfter(after, limit);
+                   }),
+                   w.orders->Replay(*bus, [m = w.payments.get()](int64_t after, int limit) {
+                     return m->EventsAfter(after, limit);
+                   })}) {
+    if (!s.ok()) {
+      log::Error("cannot replay events between orders and payments", {{"error", s.error().message}});
+      return 1;
+    }
+  }
   bus->Start();
   w.identity->Start(*bus, w.metrics);
   w.catalog->Start(*bus, w.metrics);
   w.search->Start(w.metrics);
-  w.payments->Start(*bus, w.metrics, [m = w.orders.get()](int64_t after, int limit) {
-    return m->EventsAfter(after, limit);
-  });
-  w.orders->Start(*bus, w.metrics, [m = w.payments.get()](int64_t after, int limit) {
-    return m->EventsAfter(after, limit);
-  });
+  w.payments->Start(*bus, w.metrics);
+  w.orders->Start(*bus, w.metrics);
   log::Info("listening", {{"address", fmt::format("{}:{}", server_options.host, server.port())},
                           {"port", server.port()},
                           {"tls", tls},

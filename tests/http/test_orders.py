@@ -183,6 +183,7 @@ class OrderFlows(Journey):
 
         self.assertProblem(self.post(buyer, f"/v1/orders/{order['id']}/ship",
                                      {"carrier": "DHL", "tracking_number": "x"}), 403)
+        self.assertEqual(self.order(seller, order["id"])["shipping_address"]["city"], ADDRESS["city"])
         shipped = self.post(seller, f"/v1/orders/{order['id']}/ship",
                             {"carrier": "DHL", "tracking_number": "JJD0001"})
         self.assertEqual(shipped.status, 200, shipped)
@@ -385,9 +386,16 @@ class OrderFlows(Journey):
         self.assertProblem(self.checkout(buyer, token), 409, "currency-mismatch")
         self.assertEqual(self.product(listing["id"])["quantity"], 3)
         self.assertEqual(self.server.request("GET", "/v1/orders", headers=buyer.auth()).body["data"], [])
+        # Nothing to pay for cannot be checked out.
+        cart = self.server.request("GET", "/v1/cart", headers=buyer.auth()).body["items"]
+        self.server.request("DELETE", f"/v1/cart/items/{cart[1]['id']}", headers=buyer.auth())
+        free = self.listing(seller=self.other_seller, price=0)
+        free_line = self.add(buyer, free).headers.get("Location")
+        self.assertProblem(self.checkout(buyer, token), 409, "order-amount-zero")
+        self.assertEqual(self.product(free["id"])["quantity"], 3)
+        self.assertEqual(self.product(listing["id"])["quantity"], 3)
+        self.server.request("DELETE", free_line, headers=buyer.auth())
         # A token nobody issued: the payment fails, nothing is charged.
-        self.server.request("DELETE", f"/v1/cart/items/{self.server.request('GET', '/v1/cart', headers=buyer.auth()).body['items'][1]['id']}",
-                            headers=buyer.auth())
         r = self.checkout(buyer, "tok_" + "0" * 26)
         self.assertEqual(r.status, 201, r)
         self.assertEqual(r.body["payment"]["status"], "failed")

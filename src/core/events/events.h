@@ -98,9 +98,13 @@ using OutboxReader = std::function<Result<std::vector<Event>>(int64_t after_seq,
 // with seq > position - window whose type starts with `type_prefix`, until
 // the end of the outbox. `window` covers outbox rows that committed out of
 // seq order (PostgreSQL sequences follow insert order, not commit order), so
-// the handler must dedupe with ClaimInbox. Call it at start-up, before the
-// bus delivers; returns how many events were handed over. Stops at the first
-// handler error.
+// the consumer must dedupe (ClaimInbox, or state checks). Returns how many
+// events were handed over; stops at the first handler error.
+//
+// The services call it at start-up with a handler that publishes to the bus
+// before bus.Start() and before any relay starts: the replayed events are
+// then queued ahead of every live one, and the bus retries a failing one
+// (with backoff, never skipping it) like any other.
 [[nodiscard]] Result<int64_t> CatchUp(int64_t position, int64_t window, const OutboxReader& read,
                                       std::string_view type_prefix, const Handler& handler);
 

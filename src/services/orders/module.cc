@@ -73,25 +73,24 @@ void Module::Subscribe(events::Bus& bus) {
                 [orders](const events::Event& e) { return orders->ApplyPaymentEvent(e); });
 }
 
-void Module::Start(events::Bus& bus, metrics::Registry& metrics, const events::OutboxReader& payments_outbox) {
+Status Module::Replay(events::Bus& bus, const events::OutboxReader& payments_outbox) {
+  // What the in-memory bus lost in a crash or at shutdown: the payments events
+  // after the last one applied (and a window before it), queued on the bus
+  // ahead of every live event; the consumer dedupes.
+  AGORA_ASSIGN_OR_RETURN(int64_t position, events::LoadPosition(*impl_->db, OrderService::kPaymentsConsumer));
+  AGORA_ASSIGN_OR_RETURN(int64_t replayed,
+                         events::CatchUp(position, 1000, payments_outbox, "payment.",
+                                         [&bus](const events::Event& e) { return bus.Publish(e); }));
+  if (replayed > 0) log::Info("orders replays payments events", {{"events", replayed}, {"after_seq", position}});
+  return Ok();
+}
+
+void Module::Start(events::Bus& bus, metrics::Registry& metrics) {
   impl_->relay = std::make_unique<events::OutboxRelay>(*impl_->db, bus);
   auto* relay = impl_->relay.get();
   impl_->orders->SetOnEventsCommitted([relay] { relay->Notify(); });
   events::ExportServiceMetrics(metrics, "orders", *impl_->db, *relay);
   relay->Start();
-  // What the in-memory bus lost in a crash: payments events after the last
-  // one applied (SettlePayment is idempotent, so a window re-read is safe).
-  auto position = events::LoadPosition(*impl_->db, OrderService::kPaymentsConsumer);
-  if (position.ok()) {
-    OrderService* orders = impl_->orders.get();
-    auto replayed = events::CatchUp(*position, 1000, payments_outbox, "payment.",
-                                    [orders](const events::Event& e) { return orders->ApplyPaymentEvent(e); });
-    if (!replayed.ok()) {
-      log::Warn("orders catch-up with payments stopped", {{"error", replayed.error().message}});
-    } else if (*replayed > 0) {
-      log::Info("orders caught up with payments", {{"events", *replayed}});
-    }
-  }
   impl_->sweeper = std::thread([impl = impl_.get()] { impl->Sweep(); });
 }
 

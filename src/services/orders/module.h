@@ -35,9 +35,11 @@ class Module {
   void AddRoutes(http::App& app);
   // Subscribes to payments events (before bus.Start()).
   void Subscribe(events::Bus& bus);
-  // Replays the payments events a crash may have lost (read through
-  // `payments_outbox`), starts the outbox relay to `bus` and the sweeper.
-  void Start(events::Bus& bus, metrics::Registry& metrics, const events::OutboxReader& payments_outbox);
+  // Queues on `bus` (before bus.Start() and before any relay starts) the
+  // payments events a crash may have lost, read through `payments_outbox`.
+  Status Replay(events::Bus& bus, const events::OutboxReader& payments_outbox);
+  // Starts the outbox relay to `bus` and the background work.
+  void Start(events::Bus& bus, metrics::Registry& metrics);
   void Stop();
   Status Ready();
 

@@ -2,7 +2,8 @@
 // implementation is the PaymentService itself; a distributed deployment
 // swaps in an HTTP implementation with the same interface. Everything else
 // between orders and payments travels as events through the outbox:
-//   payments -> orders: payment.succeeded, payment.failed, refund.created
+//   payments -> orders: payment.succeeded, payment.failed (refund.created,
+//                       refund.failed and payout.paid are informational)
 //   orders -> payments: order.refund_requested (money back to the buyer),
 //                       order.completed (escrow released to the seller)
 #pragma once
@@ -76,8 +77,10 @@ class PaymentsClient {
   // non-positive amount).
   virtual Result<Payment> Charge(const ChargeRequest& request) = 0;
 
-  // The payment of a checkout (kNotFound "payment-not-found"). When its
-  // outcome is unknown (kCreated, kProcessing) the provider is asked first.
+  // The payment of a checkout (kNotFound "payment-not-found"). When the
+  // provider's answer was lost (kProcessing) the provider is asked first,
+  // with the charge's own key; an authorized payment whose capture failed
+  // is captured.
   virtual Result<Payment> PaymentForCheckout(std::string_view checkout_id) = 0;
 };
 

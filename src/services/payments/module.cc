@@ -125,23 +125,24 @@ void Module::Subscribe(events::Bus& bus) {
                 [service](const events::Event& e) { return service->ApplyOrderEvent(e); });
 }
 
-void Module::Start(events::Bus& bus, metrics::Registry& metrics, const events::OutboxReader& orders_outbox) {
+Status Module::Replay(events::Bus& bus, const events::OutboxReader& orders_outbox) {
+  // What the in-memory bus lost in a crash or at shutdown: the orders events
+  // after the last one applied (and a window before it), queued on the bus
+  // ahead of every live event; the consumer dedupes.
+  AGORA_ASSIGN_OR_RETURN(int64_t position, events::LoadPosition(*impl_->db, PaymentService::kOrdersConsumer));
+  AGORA_ASSIGN_OR_RETURN(int64_t replayed,
+                         events::CatchUp(position, 1000, orders_outbox, "order.",
+                                         [&bus](const events::Event& e) { return bus.Publish(e); }));
+  if (replayed > 0) log::Info("payments replays orders events", {{"events", replayed}, {"after_seq", position}});
+  return Ok();
+}
+
+void Module::Start(events::Bus& bus, metrics::Registry& metrics) {
   impl_->relay = std::make_unique<events::OutboxRelay>(*impl_->db, bus);
   auto* relay = impl_->relay.get();
   impl_->service->SetOnEventsCommitted([relay] { relay->Notify(); });
   events::ExportServiceMetrics(metrics, "payments", *impl_->db, *relay);
   relay->Start();
-  auto position = events::LoadPosition(*impl_->db, PaymentService::kOrdersConsumer);
-  if (position.ok()) {
-    PaymentService* service = impl_->service.get();
-    auto replayed = events::CatchUp(*position, 1000, orders_outbox, "order.",
-                                    [service](const events::Event& e) { return service->ApplyOrderEvent(e); });
-    if (!replayed.ok()) {
-      log::Warn("payments catch-up with orders stopped", {{"error", replayed.error().message}});
-    } else if (*replayed > 0) {
-      log::Info("payments caught up with orders", {{"events", *replayed}});
-    }
-  }
   if (impl_->gateway) impl_->gateway->Start();
   if (impl_->options.payout_interval.count() > 0) {
     impl_->scheduler = std::thread([impl = impl_.get()] { impl->Schedule(); });

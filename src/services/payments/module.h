@@ -55,10 +55,11 @@ class Module {
   void AddRoutes(http::App& app);
   // Subscribes to orders events (before bus.Start()).
   void Subscribe(events::Bus& bus);
-  // Replays the orders events a crash may have lost (read through
-  // `orders_outbox`), starts the relay, the sandbox's webhook delivery and
-  // the payout schedule.
-  void Start(events::Bus& bus, metrics::Registry& metrics, const events::OutboxReader& orders_outbox);
+  // Queues on `bus` (before bus.Start() and before any relay starts) the
+  // orders events a crash may have lost, read through `orders_outbox`.
+  Status Replay(events::Bus& bus, const events::OutboxReader& orders_outbox);
+  // Starts the outbox relay to `bus` and the background work.
+  void Start(events::Bus& bus, metrics::Registry& metrics);
   void Stop();
   Status Ready();
 

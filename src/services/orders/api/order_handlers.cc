@@ -29,6 +29,11 @@ boost::json::object Money(int64_t amount, const std::string& currency) {
   return {{"amount", amount}, {"currency", currency}};
 }
 
+boost::json::object AddressJson(const ShippingAddress& a) {
+  return {{"name", a.name},   {"line1", a.line1},           {"line2", a.line2},  {"city", a.city},
+          {"postal_code", a.postal_code}, {"region", a.region}, {"country", a.country}};
+}
+
 // `o` as `viewer` may see it: the commission rate is the seller's and the
 // platform's business, not the buyer's.
 boost::json::object OrderJson(const Order& o, const Caller& viewer) {
@@ -54,6 +59,7 @@ boost::json::object OrderJson(const Order& o, const Caller& viewer) {
           {"total", Money(o.subtotal, o.currency)},
           {"refunded", Money(o.refund_requested, o.currency)},
           {"shipment", std::move(shipment)},
+          {"shipping_address", AddressJson(o.shipping_address)},
           {"cancel_reason", o.cancel_reason.empty() ? boost::json::value(nullptr) : boost::json::value(o.cancel_reason)},
           {"created_at", Time(o.created_at_ms)},
           {"updated_at", Time(o.updated_at_ms)},
@@ -86,19 +92,11 @@ boost::json::value PaymentJson(const std::optional<payments::Payment>& p) {
 boost::json::object CheckoutJson(const Checkout& c, const Caller& viewer) {
   boost::json::array orders;
   for (const auto& o : c.orders) orders.push_back(OrderJson(o, viewer));
-  const auto& a = c.shipping_address;
   return {{"id", c.id},
           {"status", CheckoutStatusName(c.status)},
           {"buyer_id", c.buyer_id},
           {"total", Money(c.total, c.currency)},
-          {"shipping_address",
-           {{"name", a.name},
-            {"line1", a.line1},
-            {"line2", a.line2},
-            {"city", a.city},
-            {"postal_code", a.postal_code},
-            {"region", a.region},
-            {"country", a.country}}},
+          {"shipping_address", AddressJson(c.shipping_address)},
           {"orders", std::move(orders)},
           {"payment", PaymentJson(c.payment)},
           {"created_at", Time(c.created_at_ms)},

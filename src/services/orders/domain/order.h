@@ -46,6 +46,16 @@ struct OrderItem {
   std::string category_id;
 };
 
+struct ShippingAddress {
+  std::string name;
+  std::string line1;
+  std::string line2;
+  std::string city;
+  std::string postal_code;
+  std::string region;
+  std::string country;  // ISO 3166-1 alpha-2
+};
+
 struct Order {
   std::string id;  // "ord_..."
   std::string checkout_id;
@@ -60,6 +70,7 @@ struct Order {
   std::string tracking_number;
   std::string cancel_reason;
   std::vector<OrderItem> items;
+  ShippingAddress shipping_address;  // where the seller sends it
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
   int64_t paid_at_ms = 0;  // 0: not yet

@@ -87,12 +87,22 @@ CREATE TABLE disputes (
   resolved_at_ms BIGINT NOT NULL DEFAULT 0
 );
 )sql"},
+    // stock_committed: the reservation of a paid checkout is sold (the
+    // sweeper finishes what a crash interrupted). The shipping address is
+    // copied onto each order for its seller.
+    {2, "stock_committed_and_order_address", R"sql(
+ALTER TABLE checkouts ADD COLUMN stock_committed BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN shipping_address TEXT NOT NULL DEFAULT '';
+CREATE INDEX checkouts_unconfirmed_stock ON checkouts (stock_committed, status);
+)sql"},
 };
 
 constexpr const char* kOrderCols =
     "id, checkout_id, buyer_id, seller_id, status, currency, subtotal, commission_bps, refund_requested, carrier, "
     "tracking_number, cancel_reason, created_at_ms, updated_at_ms, paid_at_ms, shipped_at_ms, delivered_at_ms, "
-    "completed_at_ms, cancelled_at_ms";
+    "completed_at_ms, cancelled_at_ms, shipping_address";
+
+ShippingAddress AddressFromJson(const std::string& text);
 
 Order OrderFromRow(const db::Row& r) {
   Order o;
@@ -115,6 +125,7 @@ Order OrderFromRow(const db::Row& r) {
   o.delivered_at_ms = r.Int(16);
   o.completed_at_ms = r.Int(17);
   o.cancelled_at_ms = r.Int(18);
+  o.shipping_address = AddressFromJson(r.Text(19));
   return o;
 }
 
@@ -320,6 +331,12 @@ Result<Checkout> OrderService::PlaceCheckout(const Caller& buyer, std::string_vi
     priced.push_back({std::move(*listing), line.quantity});
   }
   AGORA_ASSIGN_OR_RETURN(std::vector<PlannedOrder> plan, PlanOrders(priced, options_.commission));
+  for (const auto& p : plan) {
+    if (p.subtotal <= 0) {
+      return Error::FailedPrecondition("Items without a price cannot be checked out; remove them from the cart")
+          .WithType("order-amount-zero");
+    }
+  }
 
   const int64_t now_ms = clock_.NowMillis();
   Checkout c;
@@ -365,10 +382,10 @@ Result<Checkout> OrderService::PlaceCheckout(const Caller& buyer, std::string_vi
       o.created_at_ms = o.updated_at_ms = now_ms;
       AGORA_RETURN_IF_ERROR(tx.Exec("orders.insert_order",
                                     "INSERT INTO orders (id, checkout_id, buyer_id, seller_id, status, currency, "
-                                    "subtotal, commission_bps, created_at_ms, updated_at_ms) "
-                                    "VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, $8, $8)",
+                                    "subtotal, commission_bps, created_at_ms, updated_at_ms, shipping_address) "
+                                    "VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, $8, $8, $9)",
                                     {o.id, o.checkout_id, o.buyer_id, o.seller_id, o.currency, o.subtotal,
-                                     o.commission_bps, now_ms}));
+                                     o.commission_bps, now_ms, AddressJson(address)}));
       boost::json::array item_json;
       for (const auto& i : o.items) {
         AGORA_RETURN_IF_ERROR(tx.Exec("orders.insert_item",
@@ -428,26 +445,17 @@ Result<Checkout> OrderService::SettlePayment(const std::string& checkout_id, con
   const int64_t now_ms = clock_.NowMillis();
   bool changed = false;
   if (payment.status == PaymentStatus::kSucceeded) {
-    // The stock becomes sold; if the hold is gone (the checkout timed out
-    // first) the orders cannot be filled and the money goes back.
-    bool held = true;
-    auto commit = catalog_.CommitReservation(c.reservation_id);
-    if (!commit.ok()) {
-      if (commit.error().type != "reservation-not-held") return std::move(commit).error();
-      held = false;
-    }
+    // The orders are claimed for the payment first (pending -> paid), so a
+    // timeout or a cancellation running at the same moment finds them paid;
+    // then the stock is made sold (ConfirmStock).
     AGORA_RETURN_IF_ERROR(db_.Transact("orders.settle_paid", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
       changed = false;
       AGORA_ASSIGN_OR_RETURN(auto orders, SelectOrders(tx, "checkout_id = $1", {c.id}, true));
       std::set<std::string> paid_listings;
       for (auto& o : orders) {
-        if (o.status == OrderStatus::kPendingPayment && held) {
+        if (o.status == OrderStatus::kPendingPayment) {
           AGORA_RETURN_IF_ERROR(Apply(tx, o, OrderStatus::kPaid, "system", "payment " + payment.id, now_ms));
           for (const auto& i : o.items) paid_listings.insert(i.listing_id);
-          changed = true;
-        } else if (o.status == OrderStatus::kPendingPayment) {
-          AGORA_RETURN_IF_ERROR(Apply(tx, o, OrderStatus::kCancelled, "system", "stock_released", now_ms));
-          AGORA_RETURN_IF_ERROR(RequestRefund(tx, o, o.subtotal, "stock_released", now_ms));
           changed = true;
         } else if (o.status == OrderStatus::kCancelled && o.paid_at_ms == 0 && o.refund_requested == 0) {
           // Paid after the checkout had been given up: the money goes back.
@@ -456,9 +464,9 @@ Result<Checkout> OrderService::SettlePayment(const std::string& checkout_id, con
         }
       }
       AGORA_RETURN_IF_ERROR(tx.Exec("orders.checkout_paid",
-                                    "UPDATE checkouts SET status = $2, updated_at_ms = $3 WHERE id = $1 "
+                                    "UPDATE checkouts SET status = 'paid', updated_at_ms = $2 WHERE id = $1 "
                                     "AND status = 'pending_payment'",
-                                    {c.id, std::string(held ? "paid" : "expired"), now_ms}));
+                                    {c.id, now_ms}));
       for (const auto& listing : paid_listings) {
         AGORA_RETURN_IF_ERROR(tx.Exec("orders.cart_remove_bought",
                                       "DELETE FROM cart_items WHERE buyer_id = $1 AND listing_id = $2",
@@ -466,6 +474,9 @@ Result<Checkout> OrderService::SettlePayment(const std::string& checkout_id, con
       }
       return Ok();
     }));
+    if (changed) Notify();
+    changed = false;
+    AGORA_RETURN_IF_ERROR(ConfirmStock(c.id, c.reservation_id));
   } else if (payment.status == PaymentStatus::kFailed || payment.status == PaymentStatus::kCanceled) {
     AGORA_RETURN_IF_ERROR(db_.Transact("orders.settle_failed", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
       changed = false;
@@ -490,6 +501,36 @@ Result<Checkout> OrderService::SettlePayment(const std::string& checkout_id, con
   AGORA_ASSIGN_OR_RETURN(Checkout settled, LoadCheckout(checkout_id));
   settled.payment = payment;
   return settled;
+}
+
+Status OrderService::ConfirmStock(const std::string& checkout_id, const std::string& reservation_id) {
+  AGORA_ASSIGN_OR_RETURN(db::Rows done, db_.Exec("orders.stock_committed",
+                                                 "SELECT stock_committed FROM checkouts WHERE id = $1",
+                                                 {checkout_id}));
+  if (done.empty() || done[0].Int(0) == 1) return Ok();
+  auto commit = catalog_.CommitReservation(reservation_id);
+  const int64_t now_ms = clock_.NowMillis();
+  if (!commit.ok() && commit.error().type != "reservation-not-held") return std::move(commit).error();
+  const bool held = commit.ok();
+  bool changed = false;
+  AGORA_RETURN_IF_ERROR(db_.Transact("orders.confirm_stock", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
+    changed = false;
+    if (!held) {
+      // The hold is gone (it expired, or the checkout was given up first):
+      // the paid orders cannot be filled; cancelling them refunds them.
+      AGORA_ASSIGN_OR_RETURN(auto orders, SelectOrders(tx, "checkout_id = $1", {checkout_id}, true));
+      for (auto& o : orders) {
+        if (o.status != OrderStatus::kPaid) continue;
+        AGORA_RETURN_IF_ERROR(Apply(tx, o, OrderStatus::kCancelled, "system", "stock_released", now_ms));
+        changed = true;
+      }
+    }
+    return StatusOf(tx.Exec("orders.mark_stock_committed",
+                            "UPDATE checkouts SET stock_committed = 1, updated_at_ms = $2 WHERE id = $1",
+                            {checkout_id, now_ms}));
+  }));
+  if (changed) Notify();
+  return Ok();
 }
 
 Result<Checkout> OrderService::GetCheckout(const Caller& caller, std::string_view checkout_id) {
@@ -619,6 +660,7 @@ Result<Order> OrderService::Cancel(const Caller& caller, std::string_view order_
   // Unpaid: the whole checkout goes, one payment covers all its orders.
   AGORA_ASSIGN_OR_RETURN(Checkout c, LoadCheckout(o.checkout_id));
   const int64_t now_ms = clock_.NowMillis();
+  bool cancelled = false;
   AGORA_RETURN_IF_ERROR(db_.Transact("orders.cancel_checkout", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
     AGORA_ASSIGN_OR_RETURN(auto orders, SelectOrders(tx, "checkout_id = $1", {c.id}, true));
     for (auto& each : orders) {
@@ -630,13 +672,17 @@ Result<Order> OrderService::Cancel(const Caller& caller, std::string_view order_
       AGORA_RETURN_IF_ERROR(Apply(tx, each, OrderStatus::kCancelled, ActorName(actor),
                                   reason.empty() ? "cancelled" : reason, now_ms));
     }
-    return StatusOf(tx.Exec("orders.checkout_cancelled",
-                   "UPDATE checkouts SET status = 'cancelled', updated_at_ms = $2 WHERE id = $1 "
-                   "AND status = 'pending_payment'",
-                   {c.id, now_ms}));
+    AGORA_ASSIGN_OR_RETURN(db::Rows r, tx.Exec("orders.checkout_cancelled",
+                                               "UPDATE checkouts SET status = 'cancelled', updated_at_ms = $2 "
+                                               "WHERE id = $1 AND status = 'pending_payment'",
+                                               {c.id, now_ms}));
+    cancelled = r.affected == 1;
+    return Ok();
   }));
   Notify();
-  if (auto r = catalog_.ReleaseReservation(c.reservation_id); !r.ok()) {
+  if (!cancelled) {
+    // Paid in the meantime: nothing to release; cancelled below as paid.
+  } else if (auto r = catalog_.ReleaseReservation(c.reservation_id); !r.ok()) {
     log::Warn("reservation not released after a cancellation", {{"reservation_id", c.reservation_id},
                                                                  {"error", r.error().message}});
   }
@@ -787,25 +833,19 @@ Status OrderService::ApplyPaymentEvent(const events::Event& event) {
   });
 }
 
-Result<int> OrderService::Sweep() {
-  const int64_t now_ms = clock_.NowMillis();
-  int changed = 0;
-  AGORA_ASSIGN_OR_RETURN(db::Rows expired, db_.Exec("orders.expired_checkouts",
-                                                    "SELECT id FROM checkouts WHERE status = 'pending_payment' "
-                                                    "AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT 100",
-                                                    {now_ms}));
-  for (const auto& r : expired) {
-    const std::string id = r.Text(0);
+Status OrderService::ExpireCheckout(const std::string& id, int64_t now_ms, int& changed) {
+
     auto p = payments_.PaymentForCheckout(id);
     if (p.ok() && (p->status == payments::PaymentStatus::kSucceeded || p->status == payments::PaymentStatus::kFailed ||
                    p->status == payments::PaymentStatus::kCanceled)) {
       AGORA_RETURN_IF_ERROR(SettlePayment(id, *p));
       ++changed;
-      continue;
+      return Ok();
     }
     // Unpaid in time: cancel and give the stock back. A payment that
     // succeeds later is refunded (SettlePayment).
     AGORA_ASSIGN_OR_RETURN(Checkout c, LoadCheckout(id));
+    bool expired = false;
     AGORA_RETURN_IF_ERROR(db_.Transact("orders.expire_checkout", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
       AGORA_ASSIGN_OR_RETURN(auto orders, SelectOrders(tx, "checkout_id = $1", {id}, true));
       for (auto& o : orders) {
@@ -813,15 +853,45 @@ Result<int> OrderService::Sweep() {
         AGORA_RETURN_IF_ERROR(Apply(tx, o, OrderStatus::kCancelled, "system", "payment_timeout", now_ms));
         ++changed;
       }
-      return StatusOf(tx.Exec("orders.checkout_expired",
-                     "UPDATE checkouts SET status = 'expired', updated_at_ms = $2 WHERE id = $1 "
-                     "AND status = 'pending_payment'",
-                     {id, now_ms}));
+      AGORA_ASSIGN_OR_RETURN(db::Rows r, tx.Exec("orders.checkout_expired",
+                                                 "UPDATE checkouts SET status = 'expired', updated_at_ms = $2 "
+                                                 "WHERE id = $1 AND status = 'pending_payment'",
+                                                 {id, now_ms}));
+      expired = r.affected == 1;
+      return Ok();
     }));
     Notify();
+    // Paid in the meantime (the settlement locked the orders first): its
+    // stock is being sold, not released.
+    if (!expired) return Ok();
     if (auto rel = catalog_.ReleaseReservation(c.reservation_id); !rel.ok()) {
       log::Warn("reservation not released at payment timeout", {{"reservation_id", c.reservation_id},
                                                                  {"error", rel.error().message}});
+    }
+  return Ok();
+}
+
+Result<int> OrderService::Sweep() {
+  const int64_t now_ms = clock_.NowMillis();
+  int changed = 0;
+  AGORA_ASSIGN_OR_RETURN(db::Rows expired, db_.Exec("orders.expired_checkouts",
+                                                    "SELECT id FROM checkouts WHERE status = 'pending_payment' "
+                                                    "AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT 100",
+                                                    {now_ms}));
+  AGORA_ASSIGN_OR_RETURN(db::Rows unconfirmed,
+                         db_.Exec("orders.unconfirmed_stock",
+                                  "SELECT id, reservation_id FROM checkouts WHERE stock_committed = 0 "
+                                  "AND status = 'paid' AND updated_at_ms <= $1 ORDER BY updated_at_ms LIMIT 100",
+                                  {now_ms - 2000}));
+  for (const auto& r : unconfirmed) {
+    if (Status s = ConfirmStock(r.Text(0), r.Text(1)); !s.ok()) {
+      log::Warn("sold stock not confirmed yet", {{"checkout_id", r.Text(0)}, {"error", s.error().message}});
+    }
+  }
+  for (const auto& r : expired) {
+    const std::string id = r.Text(0);
+    if (Status s = ExpireCheckout(id, now_ms, changed); !s.ok()) {
+      log::Warn("checkout not expired yet", {{"checkout_id", id}, {"error", s.error().message}});
     }
   }
   const int64_t deliver_before = now_ms - options_.auto_delivery.count();

@@ -53,15 +53,6 @@ struct OrderOptions {
   std::chrono::milliseconds dispute_window{std::chrono::hours(24 * 3)};
 };
 
-struct ShippingAddress {
-  std::string name;
-  std::string line1;
-  std::string line2;
-  std::string city;
-  std::string postal_code;
-  std::string region;
-  std::string country;  // ISO 3166-1 alpha-2
-};
 
 // kExpired: not paid in time; kCancelled: the buyer (or an admin) cancelled it unpaid.
 enum class CheckoutStatus { kPendingPayment, kPaid, kPaymentFailed, kExpired, kCancelled };
@@ -168,6 +159,12 @@ class OrderService {
   Result<Checkout> LoadCheckout(std::string_view checkout_id);
   Result<Checkout> SettlePayment(const std::string& checkout_id, const payments::Payment& payment);
   Result<Checkout> FinishCheckout(Checkout checkout);
+  // Makes a paid checkout's reserved stock sold, once; if the hold is gone,
+  // cancels (and so refunds) its paid orders.
+  Status ConfirmStock(const std::string& checkout_id, const std::string& reservation_id);
+  // Cancels an unpaid checkout past its payment timeout (or settles it, if
+  // payments has news) and releases its stock.
+  Status ExpireCheckout(const std::string& checkout_id, int64_t now_ms, int& changed);
   Result<Order> Move(const Caller& caller, std::string_view order_id, OrderStatus to, std::string_view reason,
                      const std::function<Status(db::Tx&, Order&)>& also = {});
   void Notify() const {

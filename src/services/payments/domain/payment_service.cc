@@ -389,7 +389,16 @@ Result<Payment> PaymentService::Reconcile(const Payment& payment) {
 
 Result<Payment> PaymentService::PaymentForCheckout(std::string_view checkout_id) {
   AGORA_ASSIGN_OR_RETURN(Payment p, Load(checkout_id));
-  if (p.status == PaymentStatus::kCreated || p.status == PaymentStatus::kProcessing) return Reconcile(p);
+  // Only a charge whose outcome is unknown is asked about again (with its
+  // key, so it is never made twice). A payment still `created` never got an
+  // answer the buyer saw as a charge (its call failed outright): it is not
+  // charged now behind the buyer's back; the checkout times out instead.
+  if (p.status == PaymentStatus::kProcessing) return Reconcile(p);
+  if (p.status == PaymentStatus::kAuthorized && !p.provider_intent_id.empty()) {
+    // Manual capture whose capture failed: read the intent and capture again.
+    AGORA_ASSIGN_OR_RETURN(ProviderIntent intent, provider_.GetIntent(p.provider_intent_id));
+    return ApplyProviderAnswer(p, intent);
+  }
   return p;
 }
 
@@ -472,6 +481,13 @@ Status PaymentService::RefundOrder(const events::Event& event) {
     log::Error("refund request ignored", {{"event_id", event.id}, {"error", fields.error().message}});
     return Ok();
   }
+  // Applied already (a redelivery or a replay after a restart): the amount
+  // left may differ now, and reusing the provider key with another amount
+  // would be refused, so stop here.
+  AGORA_ASSIGN_OR_RETURN(db::Rows seen, db_.Exec("payments.inbox_seen",
+                                                 "SELECT 1 FROM inbox_events WHERE consumer = $1 AND event_id = $2",
+                                                 {std::string(kOrdersConsumer), event.id}));
+  if (!seen.empty()) return SkipOrderEvent(event);
   // What to refund, read first: the provider call happens outside the
   // database transaction, keyed by the event id so a redelivery (or a crash
   // before the commit) repeats it without refunding twice.
@@ -504,8 +520,31 @@ Status PaymentService::RefundOrder(const events::Event& event) {
     log::Warn("refund request above what is left in escrow; refunding what is left",
               {{"order_id", a.order_id}, {"requested", fields->amount}, {"left", a.remaining()}});
   }
-  AGORA_ASSIGN_OR_RETURN(ProviderRefund refund,
-                         provider_.Refund(payment->provider_intent_id, amount, ProviderKey("refund", event.id)));
+  auto provider_refund = provider_.Refund(payment->provider_intent_id, amount, ProviderKey("refund", event.id));
+  if (!provider_refund.ok()) {
+    const Error& e = provider_refund.error();
+    if (e.code == ErrorCode::kUnavailable) return std::move(provider_refund).error();  // the bus retries
+    // The provider will not refund it (already refunded outside Agora, a
+    // chargeback, ...). Retrying would block every later event: record it
+    // as failed, for a human, and move on.
+    log::Error("refund refused by the provider; needs a human",
+               {{"order_id", a.order_id}, {"amount", amount}, {"type", e.type}, {"error", e.message}});
+    AGORA_RETURN_IF_ERROR(db_.Transact("payments.refund_failed", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
+      AGORA_ASSIGN_OR_RETURN(bool fresh, events::ClaimInbox(tx, kOrdersConsumer, event.id));
+      if (event.seq > 0) AGORA_RETURN_IF_ERROR(events::SavePosition(tx, kOrdersConsumer, event.seq));
+      if (!fresh) return Ok();
+      return Publish(tx, "refund.failed",
+                     {{"payment_id", payment->id},
+                      {"order_id", a.order_id},
+                      {"amount", amount},
+                      {"currency", payment->currency},
+                      {"error_type", e.type}},
+                     clock_.NowMillis());
+    }));
+    Notify();
+    return Ok();
+  }
+  const ProviderRefund& refund = *provider_refund;
   const int64_t now_ms = clock_.NowMillis();
   AGORA_RETURN_IF_ERROR(db_.Transact("payments.refund", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
     AGORA_ASSIGN_OR_RETURN(bool fresh, events::ClaimInbox(tx, kOrdersConsumer, event.id));

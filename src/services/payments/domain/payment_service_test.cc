@@ -174,6 +174,30 @@ TEST_P(PaymentServiceTest, ARefundBeforeTheCaptureWaits) {
   EXPECT_EQ(Balance("refunds"), 0);
 }
 
+TEST_P(PaymentServiceTest, ARefundTheProviderRefusesIsRecordedAndDoesNotBlock) {
+  auto p = service_->Charge(Charge(Token(), {{"ord_a", "usr_s", 1000, 1000}, {"ord_b", "usr_s", 500, 1000}}));
+  ASSERT_TRUE(p.ok());
+  // Refunded at the provider behind Agora's back (a dashboard, a chargeback).
+  ASSERT_TRUE(gateway_->Refund(p->provider_intent_id, 1500, "outside").ok());
+  ASSERT_TRUE(service_->ApplyOrderEvent(OrderEvent("order.refund_requested", "ord_a")).ok());
+  EXPECT_EQ(OutboxCount("refund.failed"), 1);
+  EXPECT_EQ(Balance("escrow:ord_a"), 1000);  // nothing moved in the ledger
+  // The next event is applied as usual.
+  ASSERT_TRUE(service_->ApplyOrderEvent(OrderEvent("order.completed", "ord_b")).ok());
+  EXPECT_EQ(Balance("escrow:ord_b"), 0);
+}
+
+TEST_P(PaymentServiceTest, AReplayedRefundRequestIsNotSentAgain) {
+  auto p = service_->Charge(Charge(Token(), {{"ord_a", "usr_s", 1000, 1000}}));
+  ASSERT_TRUE(p.ok());
+  auto refund = OrderEvent("order.refund_requested", "ord_a", 600);
+  ASSERT_TRUE(service_->ApplyOrderEvent(refund).ok());
+  // Replayed after a restart: 400 is left now, but it was applied already.
+  ASSERT_TRUE(service_->ApplyOrderEvent(refund).ok());
+  EXPECT_EQ(Balance("refunds"), 600);
+  EXPECT_EQ(OutboxCount("refund.failed"), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Drivers, PaymentServiceTest, db::testing::AllDialects(), db::testing::DialectParamName);
 
 }  // namespace
