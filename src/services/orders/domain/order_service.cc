@@ -93,6 +93,7 @@ CREATE TABLE disputes (
     {2, "stock_committed_and_order_address", R"sql(
 ALTER TABLE checkouts ADD COLUMN stock_committed BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE orders ADD COLUMN shipping_address TEXT NOT NULL DEFAULT '';
+UPDATE orders SET shipping_address = (SELECT c.shipping_address FROM checkouts c WHERE c.id = orders.checkout_id);
 CREATE INDEX checkouts_unconfirmed_stock ON checkouts (stock_committed, status);
 )sql"},
 };
