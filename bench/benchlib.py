@@ -84,3 +84,90 @@ def machine():
                 break
     return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
             "load_before": os.getloadavg()[0]}
+
+
+# --- PostgreSQL (bench/checkout, bench/raw-txn/run) ----------------------------
+
+def psql(url, sql, timeout=120):
+    """Runs SQL with psql (ON_ERROR_STOP); returns its unaligned, tuples-only output."""
+    proc = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", url],
+                          input=sql, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"psql failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def start_postgres():
+    """A throwaway cluster from scripts/lib/pg.sh (loopback only, durability
+    off as for the tests); returns (base URL, cluster folder)."""
+    script = ('source "$1/scripts/lib/pg.sh" && agora_pg_start >&2 && '
+              'echo "$AGORA_TEST_DATABASE_URL" && echo "$AGORA_PG_DIR"')
+    proc = subprocess.run(["bash", "-c", script, "pg", ROOT], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"agora_pg_start failed: {proc.stderr.strip()}")
+    url, folder = proc.stdout.split()[:2]
+    return url, folder
+
+
+def stop_postgres(folder):
+    script = 'source "$1/scripts/lib/pg.sh" && AGORA_PG_DIR="$2" && agora_pg_stop'
+    subprocess.run(["bash", "-c", script, "pg", ROOT, folder], capture_output=True, text=True, timeout=120)
+
+
+def create_pg_database(base, prefix="agora_bench_"):
+    """A fresh database on the server of `base`; returns (name, URL)."""
+    import secrets
+    import urllib.parse
+    name = prefix + secrets.token_hex(5)
+    psql(base, f"CREATE DATABASE {name}")
+    parts = urllib.parse.urlsplit(base)
+    return name, urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+def drop_pg_database(base, name):
+    psql(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def pg_settings(url):
+    """The settings that decide what a commit costs."""
+    out = psql(url, "SELECT name || '=' || setting FROM pg_settings WHERE name IN "
+                    "('fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers', 'server_version') "
+                    "ORDER BY name")
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+# --- CPU accounting --------------------------------------------------------------
+
+def cpu_ticks(pid):
+    """utime + stime of a process (and its threads), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def ticks_of(name):
+    """utime + stime of every live process called `name` (e.g. "postgres")."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != name:
+                    continue
+            total += cpu_ticks(pid)
+        except OSError:
+            pass
+    return total
+
+
+def machine_ticks():
+    """(busy, steal, total) clock ticks of all CPUs since boot; iowait counts
+    as idle, steal (the hypervisor running someone else) as neither."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = v
+    return user + nice + system + irq + softirq, steal, sum(v)
+
+
+TICK = os.sysconf("SC_CLK_TCK")
