@@ -5,6 +5,9 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <system_error>
 #include <unordered_map>
@@ -50,8 +53,10 @@ Error MapError(int code, sqlite3* db, std::string_view name) {
 
 class SqliteConn final : public Conn {
  public:
-  explicit SqliteConn(sqlite3* db) : db_(db) {}
+  SqliteConn(sqlite3* db, std::shared_ptr<std::timed_mutex> writer, std::chrono::milliseconds writer_wait)
+      : db_(db), writer_(std::move(writer)), writer_wait_(writer_wait) {}
   ~SqliteConn() override {
+    ReleaseWriter();
     for (auto& [sql, stmt] : cache_) {
       sqlite3_finalize(stmt);
     }
@@ -86,6 +91,19 @@ class SqliteConn final : public Conn {
   }
 
   Status Begin(TxMode mode) override {
+    if (mode == TxMode::kWrite) {
+      // One writer at a time per file inside this process, in a queue:
+      // without it, writers colliding on BEGIN IMMEDIATE wait in SQLite's
+      // busy handler, which sleeps 1, 2, 5, 10 ms... between tries and
+      // leaves the file idle meanwhile. Other processes (operator commands)
+      // still meet the busy handler. Released at COMMIT or ROLLBACK (the
+      // facade always rolls back a transaction that did not commit).
+      if (!writer_->try_lock_for(writer_wait_)) {
+        retryable_failure_ = true;
+        return Error::Unavailable("begin: another writer held the database for too long");
+      }
+      holds_writer_ = true;
+    }
     return Simple("begin", mode == TxMode::kWrite ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
   }
   Status Commit() override {
@@ -94,15 +112,15 @@ class SqliteConn final : public Conn {
     if (sqlite3_get_autocommit(db_) != 0) {
       return Error::Unavailable("commit: the transaction was rolled back by an earlier error");
     }
-    return Simple("commit", "COMMIT");
+    Status s = Simple("commit", "COMMIT");
+    if (s.ok()) ReleaseWriter();
+    return s;
   }
   void Rollback() override {
-    if (sqlite3_get_autocommit(db_) != 0) {
-      return;  // SQLite already rolled back (or nothing was open).
-    }
-    if (!Simple("rollback", "ROLLBACK").ok()) {
+    if (sqlite3_get_autocommit(db_) == 0 && !Simple("rollback", "ROLLBACK").ok()) {
       broken_ = true;
     }
+    ReleaseWriter();
   }
 
  private:
@@ -233,7 +251,17 @@ class SqliteConn final : public Conn {
     return out;
   }
 
+  void ReleaseWriter() {
+    if (holds_writer_) {
+      holds_writer_ = false;
+      writer_->unlock();
+    }
+  }
+
   sqlite3* db_;
+  std::shared_ptr<std::timed_mutex> writer_;  // shared by the file's connections
+  std::chrono::milliseconds writer_wait_;
+  bool holds_writer_ = false;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
   bool broken_ = false;
 };
@@ -242,6 +270,14 @@ class SqliteDriver final : public Driver {
  public:
   SqliteDriver(std::string path, std::chrono::milliseconds busy_timeout)
       : path_(std::move(path)), busy_timeout_(busy_timeout) {}
+  ~SqliteDriver() override {
+    {
+      std::lock_guard lock(checkpoint_mu_);
+      stopping_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    if (checkpointer_.joinable()) checkpointer_.join();
+  }
 
   Dialect dialect() const override { return Dialect::kSqlite; }
 
@@ -256,24 +292,66 @@ class SqliteDriver final : public Driver {
       sqlite3_close_v2(raw);
       return Error::Unavailable(std::move(msg));
     }
-    auto conn = std::make_unique<SqliteConn>(raw);
+    auto conn = std::make_unique<SqliteConn>(raw, writer_, busy_timeout_);
     sqlite3_extended_result_codes(raw, 1);
     sqlite3_busy_timeout(raw, static_cast<int>(busy_timeout_.count()));
     // journal_mode=WAL is persistent in the file; setting it again is cheap.
+    // Checkpoints run on the driver's own thread (below), not inside the
+    // COMMIT that crosses the WAL's auto-checkpoint size: a checkpoint
+    // writes back and syncs the database file, and a commit doing it holds
+    // the single writer meanwhile.
     for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                               "PRAGMA foreign_keys=ON"}) {
+                               "PRAGMA foreign_keys=ON", "PRAGMA wal_autocheckpoint=0"}) {
       Status s = conn->ExecScript("sqlite.connect", pragma);
       if (!s.ok()) {
         return Error::Unavailable("cannot set up SQLite database " + path_ + ": " +
                                   s.error().message);
       }
     }
+    StartCheckpointer();
     return std::unique_ptr<Conn>(std::move(conn));
   }
 
  private:
+  // Every 100 ms, a PASSIVE checkpoint (it never waits for readers or the
+  // writer) on a connection of its own; and when the WAL has grown past
+  // 4,096 pages anyway (readers kept it from being reused), a RESTART
+  // checkpoint, which waits for readers up to the busy timeout, so the file
+  // cannot grow without bound under constant reads.
+  void StartCheckpointer() {
+    std::lock_guard lock(checkpoint_mu_);
+    if (checkpointer_.joinable() || stopping_) return;
+    checkpointer_ = std::thread([this] {
+      sqlite3* db = nullptr;
+      if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+        sqlite3_close_v2(db);
+        return;
+      }
+      sqlite3_busy_timeout(db, static_cast<int>(busy_timeout_.count()));
+      std::unique_lock lock(checkpoint_mu_);
+      while (!checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_; })) {
+        lock.unlock();
+        int log_frames = 0;
+        int checkpointed = 0;
+        sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &checkpointed);
+        if (log_frames > 4096) {
+          sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+        }
+        lock.lock();
+      }
+      lock.unlock();
+      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      sqlite3_close_v2(db);
+    });
+  }
+
   std::string path_;
   std::chrono::milliseconds busy_timeout_;
+  std::shared_ptr<std::timed_mutex> writer_ = std::make_shared<std::timed_mutex>();
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool stopping_ = false;  // GUARDED_BY(checkpoint_mu_)
+  std::thread checkpointer_;
 };
 
 }  // namespace

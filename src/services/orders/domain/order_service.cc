@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 #include "core/id.h"
@@ -445,6 +446,18 @@ Result<Checkout> OrderService::SettlePayment(const std::string& checkout_id, con
   AGORA_ASSIGN_OR_RETURN(Checkout c, LoadCheckout(checkout_id));
   const int64_t now_ms = clock_.NowMillis();
   bool changed = false;
+  // Settled already (the checkout's own request did it before the event
+  // arrived, or a redelivery): nothing to write.
+  auto needs = [&](const Order& o) {
+    if (o.status == OrderStatus::kPendingPayment) return true;
+    return payment.status == PaymentStatus::kSucceeded && o.status == OrderStatus::kCancelled &&
+           o.paid_at_ms == 0 && o.refund_requested == 0;
+  };
+  if (std::none_of(c.orders.begin(), c.orders.end(), needs)) {
+    if (payment.status == PaymentStatus::kSucceeded) AGORA_RETURN_IF_ERROR(ConfirmStock(c.id, c.reservation_id));
+    c.payment = payment;
+    return c;
+  }
   if (payment.status == PaymentStatus::kSucceeded) {
     // The orders are claimed for the payment first (pending -> paid), so a
     // timeout or a cancellation running at the same moment finds them paid;
@@ -828,7 +841,11 @@ Status OrderService::ApplyPaymentEvent(const events::Event& event) {
       if (!settled.ok() && settled.error().code != ErrorCode::kNotFound) return std::move(settled).error();
     }
   }
-  if (event.seq <= 0) return Ok();
+  // The position only bounds what a restart replays (settling is
+  // idempotent), so it is saved every 64 events, not in a write of its own
+  // per event.
+  if (event.seq <= 0 || event.seq - position_saved_.load() < 64) return Ok();
+  position_saved_ = event.seq;
   return db_.Transact("orders.payments_position", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
     return events::SavePosition(tx, kPaymentsConsumer, event.seq);
   });

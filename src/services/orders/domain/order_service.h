@@ -19,6 +19,7 @@
 // a crash anywhere above is finished by the retry, never duplicated.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -178,6 +179,7 @@ class OrderService {
   const Clock& clock_;
   const OrderOptions options_;
   std::function<void()> on_events_;
+  std::atomic<int64_t> position_saved_{0};  // the last payments seq saved (ApplyPaymentEvent)
 };
 
 }  // namespace agora::orders

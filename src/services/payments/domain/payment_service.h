@@ -22,6 +22,7 @@
 //   payout    seller_payable:<seller> -amount, provider_cash +amount
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -153,6 +154,7 @@ class PaymentService final : public PaymentsClient {
   const PaymentOptions options_;
   std::function<void()> on_events_;
   std::mutex payouts_mu_;
+  std::atomic<int64_t> position_saved_{0};  // the last orders seq saved by SkipOrderEvent
 };
 
 }  // namespace agora::payments
