@@ -1,5 +1,7 @@
 #include "core/http/problem.h"
 
+#include "core/log.h"
+
 #include <boost/json.hpp>
 
 namespace agora::http {
@@ -74,6 +76,16 @@ Response ProblemFrom(const Error& error, int status) {
 
 Response Problem(int status, std::string_view slug, std::string_view title, std::string_view detail) {
   return Build(status, slug, title, detail, nullptr);
+}
+
+Response ServiceProblem(const Request& req, const Error& error, std::string_view service) {
+  if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kInternal) {
+    log::Warn(std::string(service) + " request failed", {{"request_id", req.request_id},
+                                                         {"route", std::string(req.route)},
+                                                         {"code", ErrorCodeName(error.code)},
+                                                         {"error", error.message}});
+  }
+  return ProblemFrom(error);
 }
 
 }  // namespace agora::http

@@ -24,6 +24,11 @@ Response ProblemFrom(const Error& error);
 // HTTP defines more precisely (412 for a stale If-Match, 428 for a missing one).
 Response ProblemFrom(const Error& error, int status);
 
+// ProblemFrom(error) for a service's handler: a kInternal or kUnavailable
+// error is logged first (warn, with the request id, the route and the
+// message the response leaves out), named "<service> request failed".
+Response ServiceProblem(const Request& req, const Error& error, std::string_view service);
+
 // A problem response raised by the HTTP layer itself (413, 415, 404, 405 ...).
 Response Problem(int status, std::string_view slug, std::string_view title, std::string_view detail);
 

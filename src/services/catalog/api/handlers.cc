@@ -29,12 +29,6 @@ constexpr const char* kSeller = "seller";
 constexpr const char* kAdmin = "admin";
 
 Response ServiceProblem(const Request& req, const Error& error) {
-  if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kInternal) {
-    log::Warn("catalog request failed", {{"request_id", req.request_id},
-                                         {"route", std::string(req.route)},
-                                         {"code", ErrorCodeName(error.code)},
-                                         {"error", error.message}});
-  }
   if (error.type == "foreign-key") {
     // A row this change refers to went away meanwhile (a category deleted
     // concurrently); the driver's text stays in the log.
@@ -43,7 +37,7 @@ Response ServiceProblem(const Request& req, const Error& error) {
   }
   if (error.type == "stale-version") return http::ProblemFrom(error, 412);
   if (error.type == "precondition-required") return http::ProblemFrom(error, 428);
-  return http::ProblemFrom(error);
+  return http::ServiceProblem(req, error, "catalog");
 }
 
 Actor ActorOf(const Request& req) { return Actor{req.principal->user_id, req.principal->HasRole(kAdmin)}; }

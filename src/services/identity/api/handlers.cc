@@ -63,12 +63,7 @@ Response TokensJson(const TokenPair& t) {
 // database names, paths): ProblemFrom keeps them out of the response, and
 // they are logged here with the request id.
 Response ServiceProblem(const Request& req, const Error& error) {
-  if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kInternal) {
-    log::Warn("identity request failed",
-              {{"request_id", req.request_id}, {"route", std::string(req.route)}, {"code", ErrorCodeName(error.code)},
-               {"error", error.message}});
-  }
-  return http::ProblemFrom(error);
+  return http::ServiceProblem(req, error, "identity");
 }
 
 http::Route Authed(http::Route r, std::vector<std::string> roles = {}) {

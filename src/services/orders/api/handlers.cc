@@ -53,13 +53,7 @@ boost::json::object CartJson(const CartView& view) {
 }
 
 Response ServiceProblem(const Request& req, const Error& error) {
-  if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kInternal) {
-    log::Warn("orders request failed", {{"request_id", req.request_id},
-                                        {"route", std::string(req.route)},
-                                        {"code", ErrorCodeName(error.code)},
-                                        {"error", error.message}});
-  }
-  return http::ProblemFrom(error);
+  return http::ServiceProblem(req, error, "orders");
 }
 
 // The cart after a change, as the answer to it.

@@ -121,16 +121,10 @@ Response Private(Response r) {
 }
 
 Response ServiceProblem(const Request& req, const Error& error) {
-  if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kInternal) {
-    log::Warn("orders request failed", {{"request_id", req.request_id},
-                                        {"route", std::string(req.route)},
-                                        {"code", ErrorCodeName(error.code)},
-                                        {"error", error.message}});
-  }
   if (error.type == "refund-exceeds-captured") {
     return http::Problem(422, error.type, "Refund exceeds what was captured", error.message);
   }
-  return http::ProblemFrom(error);
+  return http::ServiceProblem(req, error, "orders");
 }
 
 Caller CallerOf(const Request& req) { return Caller{req.principal->user_id, req.principal->HasRole("admin")}; }

@@ -44,13 +44,7 @@ Response Private(Response r) {
 }
 
 Response ServiceProblem(const Request& req, const Error& error) {
-  if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kInternal) {
-    log::Warn("payments request failed", {{"request_id", req.request_id},
-                                          {"route", std::string(req.route)},
-                                          {"code", ErrorCodeName(error.code)},
-                                          {"error", error.message}});
-  }
-  return http::ProblemFrom(error);
+  return http::ServiceProblem(req, error, "payments");
 }
 
 http::Route Authed(http::Method m, std::string pattern, http::Handler h, std::vector<std::string> roles) {
