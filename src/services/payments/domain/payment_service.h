@@ -136,7 +136,6 @@ class PaymentService final : public PaymentsClient {
   void SetOnEventsCommitted(std::function<void()> fn) { on_events_ = std::move(fn); }
 
  private:
-  struct Applied;
   Result<Payment> Load(std::string_view checkout_id);
   Result<Payment> ApplyProviderAnswer(const Payment& payment, const ProviderIntent& intent);
   Result<Payment> Reconcile(const Payment& payment);

@@ -43,14 +43,10 @@
 // Thread-safe, except that Start and Stop belong to the owner.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
-#include <thread>
 
 #include "core/clock.h"
 #include "core/db/db.h"
