@@ -348,7 +348,9 @@ class OrderFlows(Journey):
             answers = list(pool.map(attempt, range(50)))
         paid = [a for a in answers if a.status == 201 and a.body["status"] == "paid"]
         refused = [a for a in answers if a.status == 409]
-        self.assertEqual(len(paid), 10, [a.status for a in answers])
+        self.assertEqual(len(paid), 10, ([(a.body.get("status"), a.body.get("payment")) for a in answers
+                                          if a.status == 201 and a not in paid],
+                                         [l for l in self.server.log_lines() if l.get("level") != "info"][:20]))
         self.assertEqual(len(refused), 40, [a for a in answers if a.status not in (201, 409)][:3])
         for a in refused:
             self.assertProblem(a, 409, "insufficient-stock")

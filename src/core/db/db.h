@@ -130,7 +130,9 @@ struct Options {
   std::chrono::milliseconds busy_timeout{5000};
 };
 
-// kRead: SQLite BEGIN DEFERRED, PostgreSQL BEGIN READ ONLY (writes fail).
+// kRead: SQLite BEGIN DEFERRED, PostgreSQL BEGIN ISOLATION LEVEL REPEATABLE
+// READ READ ONLY (writes fail). Either way every statement of a read
+// transaction sees the same snapshot.
 // kWrite: SQLite BEGIN IMMEDIATE (takes the write lock at once), PostgreSQL
 // BEGIN (READ COMMITTED).
 enum class TxMode { kRead, kWrite };

@@ -473,6 +473,31 @@ TEST_P(DbTest, ReadOnlyTransactionRefusesWritesOnPostgres) {
   EXPECT_EQ(s.error().code, ErrorCode::kInternal);
 }
 
+// A checkout and its orders read in one read transaction must come from
+// one commit, even when another commit lands between the two statements.
+TEST_P(DbTest, ReadTransactionSeesOneSnapshot) {
+  Run("CREATE TABLE parent (id INTEGER PRIMARY KEY, status TEXT NOT NULL)");
+  Run("CREATE TABLE child (id INTEGER PRIMARY KEY, status TEXT NOT NULL)");
+  ASSERT_TRUE(db_->Exec("test.seed", "INSERT INTO parent (id, status) VALUES (1, 'pending')").ok());
+  ASSERT_TRUE(db_->Exec("test.seed", "INSERT INTO child (id, status) VALUES (1, 'pending')").ok());
+  auto other = OpenAnother();
+  auto seen = db_->Transact("test.snapshot", TxMode::kRead, [&](Tx& tx) -> Result<std::string> {
+    AGORA_ASSIGN_OR_RETURN(Rows p, tx.Exec("test.parent", "SELECT status FROM parent WHERE id = 1"));
+    Status moved = other->Transact("test.move", TxMode::kWrite, [](Tx& w) -> Status {
+      AGORA_RETURN_IF_ERROR(w.Exec("test.move_parent", "UPDATE parent SET status = 'paid'"));
+      return StatusOf(w.Exec("test.move_child", "UPDATE child SET status = 'paid'"));
+    });
+    EXPECT_TRUE(moved.ok()) << moved.error().message;
+    AGORA_ASSIGN_OR_RETURN(Rows c, tx.Exec("test.child", "SELECT status FROM child WHERE id = 1"));
+    return p[0].Text(0) + "/" + c[0].Text(0);
+  });
+  ASSERT_TRUE(seen.ok()) << seen.error().message;
+  EXPECT_EQ(*seen, "pending/pending");
+  auto after = db_->Exec("test.after", "SELECT status FROM child WHERE id = 1");
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ((*after)[0].Text(0), "paid");
+}
+
 TEST_P(DbTest, BrokenPostgresConnectionIsReplaced) {
   if (sqlite()) {
     GTEST_SKIP() << "PostgreSQL only: a server can drop a connection";

@@ -191,7 +191,10 @@ class PgConn final : public Conn {
   }
 
   Status Begin(TxMode mode) override {
-    return ExecScript("begin", mode == TxMode::kWrite ? "BEGIN" : "BEGIN READ ONLY");
+    // A read sees one snapshot across its statements, as SQLite's does: a
+    // row and its children read in two statements never mix two commits.
+    // (Read-only REPEATABLE READ never fails to serialize.)
+    return ExecScript("begin", mode == TxMode::kWrite ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   }
   Status Commit() override {
     // After a failed statement PostgreSQL answers COMMIT with "ROLLBACK":
