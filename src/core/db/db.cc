@@ -27,6 +27,11 @@ const char* DialectName(Dialect d) {
   return d == Dialect::kSqlite ? "sqlite" : "postgres";
 }
 
+std::string JsonArrayElements(Dialect d, std::string_view param, std::string_view pg_type) {
+  if (d == Dialect::kPostgres) return fmt::format("SELECT jsonb_array_elements_text({}::jsonb)::{}", param, pg_type);
+  return fmt::format("SELECT value FROM json_each({})", param);
+}
+
 // ---------------------------------------------------------------- Row
 
 namespace {

@@ -55,6 +55,12 @@ enum class Dialect { kSqlite, kPostgres };
 
 const char* DialectName(Dialect d);
 
+// A subquery yielding the elements of a JSON array bound as parameter
+// `param` ("$2"), for one statement over a list: `WHERE id IN (` +
+// JsonArrayElements(d, "$2") + `)` with a serialized array of ids. On
+// PostgreSQL the elements are cast to `pg_type`.
+std::string JsonArrayElements(Dialect d, std::string_view param, std::string_view pg_type = "text");
+
 // One result row; columns by index, in SELECT order.
 //
 // Accessors convert where it is lossless or obvious (Int parses text, as

@@ -514,12 +514,15 @@ TEST_P(DbTest, BrokenPostgresConnectionIsReplaced) {
     ASSERT_TRUE((*killed)[0].Bool(0));
   };
   kill_connection();
-  // The dead connection fails at BEGIN; the transaction runs on a new one.
-  Result<int64_t> r =
-      single->Transact("test.after_kill", TxMode::kRead, [](Tx& tx) -> Result<int64_t> {
-        AGORA_ASSIGN_OR_RETURN(Rows rows, tx.Exec("test.one", "SELECT 1"));
-        return rows[0].Int(0);
-      });
+  auto select_one = [&] {
+    return single->Transact("test.after_kill", TxMode::kRead, [](Tx& tx) -> Result<int64_t> {
+      AGORA_ASSIGN_OR_RETURN(Rows rows, tx.Exec("test.one", "SELECT 1"));
+      return rows[0].Int(0);
+    });
+  };
+  // The dead connection fails before the transaction's first statement
+  // (here while preparing it); the transaction runs on a new one.
+  Result<int64_t> r = select_one();
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r, 1);
   EXPECT_EQ(single->Stats().size, 1);
@@ -527,6 +530,15 @@ TEST_P(DbTest, BrokenPostgresConnectionIsReplaced) {
   kill_connection();
   Status ping = single->Ping();
   EXPECT_TRUE(ping.ok()) << ping.error().message;
+  EXPECT_EQ(single->Stats().size, 1);
+
+  // Again with the statement prepared already: BEGIN and the statement go
+  // out together and both fail; still run again on a new connection.
+  ASSERT_TRUE(select_one().ok());
+  kill_connection();
+  r = select_one();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r, 1);
   EXPECT_EQ(single->Stats().size, 1);
 }
 

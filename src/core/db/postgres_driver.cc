@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "core/db/driver.h"
 
@@ -135,7 +136,13 @@ class PgConn final : public Conn {
 
   Result<Rows> Exec(std::string_view name, std::string_view sql,
                     const std::vector<Value>& params) override {
-    AGORA_ASSIGN_OR_RETURN(const Prepared* stmt, Prepare(name, sql));
+    auto prepared = Prepare(name, sql);
+    if (!prepared.ok()) {
+      // The connection died while idle, found before the transaction began.
+      if (!pending_begin_.empty() && broken()) retryable_failure_ = true;
+      return std::move(prepared).error();
+    }
+    const Prepared* stmt = *prepared;
     if (stmt->nparams != static_cast<int>(params.size())) {
       return Error::Internal("database statement '" + StatementLabel(name) + "' expects " +
                              std::to_string(stmt->nparams) + " parameters, got " +
@@ -175,12 +182,24 @@ class PgConn final : public Conn {
       }
       values[i] = texts[i].c_str();
     }
+    if (!pending_begin_.empty()) {
+      return BeginAndExec(name, *stmt, static_cast<int>(params.size()), values.data(), lengths.data(),
+                          formats.data());
+    }
     ResultPtr res(PQexecPrepared(conn_, stmt->name.c_str(), static_cast<int>(params.size()),
                                  values.data(), lengths.data(), formats.data(), 0));
     return Collect(name, res.get());
   }
 
   Status ExecScript(std::string_view name, std::string_view sql) override {
+    if (!pending_begin_.empty()) {  // a script runs inside the transaction too
+      const std::string begin = std::exchange(pending_begin_, {});
+      ResultPtr began(PQexec(conn_, begin.c_str()));
+      if (auto r = Collect("begin", began.get()); !r.ok()) {
+        retryable_failure_ = true;
+        return std::move(r).error();
+      }
+    }
     std::string text(sql);
     ResultPtr res(PQexec(conn_, text.c_str()));
     auto r = Collect(name, res.get());
@@ -190,13 +209,24 @@ class PgConn final : public Conn {
     return Ok();
   }
 
+  // BEGIN is not sent on its own: it goes out with the transaction's first
+  // statement, in one round trip (libpq pipeline mode; see BeginAndExec).
+  // A read sees one snapshot across its statements, as SQLite's does: a
+  // row and its children read in two statements never mix two commits.
+  // (Read-only REPEATABLE READ never fails to serialize.)
   Status Begin(TxMode mode) override {
-    // A read sees one snapshot across its statements, as SQLite's does: a
-    // row and its children read in two statements never mix two commits.
-    // (Read-only REPEATABLE READ never fails to serialize.)
-    return ExecScript("begin", mode == TxMode::kWrite ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      broken_ = true;
+      return Error::Unavailable("database connection lost before BEGIN");
+    }
+    pending_begin_ = mode == TxMode::kWrite ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    return Ok();
   }
   Status Commit() override {
+    if (!pending_begin_.empty()) {  // nothing was run: nothing to commit
+      pending_begin_.clear();
+      return Ok();
+    }
     // After a failed statement PostgreSQL answers COMMIT with "ROLLBACK":
     // the transaction is gone, and reporting success would lose its writes.
     if (PQtransactionStatus(conn_) == PQTRANS_INERROR) {
@@ -205,6 +235,7 @@ class PgConn final : public Conn {
     return ExecScript("commit", "COMMIT");
   }
   void Rollback() override {
+    pending_begin_.clear();
     if (PQtransactionStatus(conn_) == PQTRANS_IDLE) {
       return;
     }
@@ -219,6 +250,56 @@ class PgConn final : public Conn {
     std::string name;  // s1, s2, ...
     int nparams = 0;
   };
+
+  // Sends the pending BEGIN and the first statement together, then reads
+  // both answers. A BEGIN that fails (the connection died while idle) fails
+  // the statement too, before any work: retryable, as a failed BEGIN is.
+  Result<Rows> BeginAndExec(std::string_view name, const Prepared& stmt, int n, const char* const* values,
+                            const int* lengths, const int* formats) {
+    const std::string begin = std::exchange(pending_begin_, {});
+    if (PQenterPipelineMode(conn_) != 1) {
+      if (Status s = ExecScript("begin", begin); !s.ok()) {
+        retryable_failure_ = true;
+        return std::move(s).error();
+      }
+      ResultPtr res(PQexecPrepared(conn_, stmt.name.c_str(), n, values, lengths, formats, 0));
+      return Collect(name, res.get());
+    }
+    const bool sent = PQsendQueryParams(conn_, begin.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+                      PQsendQueryPrepared(conn_, stmt.name.c_str(), n, values, lengths, formats, 0) == 1 &&
+                      PQpipelineSync(conn_) == 1;
+    ResultPtr begin_res;
+    ResultPtr stmt_res;
+    bool synced = false;
+    if (sent) {
+      // Each query's result is followed by a NULL; the sync ends the batch.
+      begin_res = NextPipelineResult();
+      stmt_res = NextPipelineResult();
+      ResultPtr sync(PQgetResult(conn_));
+      synced = sync != nullptr && PQresultStatus(sync.get()) == PGRES_PIPELINE_SYNC;
+    }
+    if (!synced || PQexitPipelineMode(conn_) != 1) {
+      broken_ = true;
+      retryable_failure_ = true;  // nothing committed; a new connection runs it all again
+      return Error::Unavailable("database statement '" + StatementLabel(name) +
+                                "' failed: database connection lost: " + OneLine(PQerrorMessage(conn_)));
+    }
+    if (PQresultStatus(begin_res.get()) != PGRES_COMMAND_OK) {
+      auto failed = Collect("begin", begin_res.get());
+      retryable_failure_ = true;
+      return failed.ok() ? Error::Unavailable("BEGIN failed") : std::move(failed).error();
+    }
+    return Collect(name, stmt_res.get());
+  }
+
+  // One query's result in pipeline mode, and the NULL that follows it.
+  ResultPtr NextPipelineResult() {
+    ResultPtr res(PQgetResult(conn_));
+    if (res != nullptr) {
+      while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+    }
+    return res;
+  }
 
   Result<const Prepared*> Prepare(std::string_view name, std::string_view sql) {
     std::string key(sql);
@@ -311,6 +392,7 @@ class PgConn final : public Conn {
   }
 
   PGconn* conn_;
+  std::string pending_begin_;  // BEGIN still to send with the next statement
   std::unordered_map<std::string, Prepared> cache_;  // by SQL text
   int64_t next_statement_ = 0;
   bool broken_ = false;

@@ -1,6 +1,8 @@
 // OutboxRelay: polls outbox_events for unpublished rows, publishes them in
 // sequence order, then marks them published.
 
+#include <boost/json.hpp>
+
 #include "core/log.h"
 
 #include "core/events/events.h"
@@ -83,6 +85,7 @@ void OutboxRelay::Loop() {
 Result<int> OutboxRelay::RelayOnce() {
   std::lock_guard relay_lock(relay_mu_);
   int total = 0;
+  bool stopped_early = false;
   Status failure;
   for (;;) {
     auto batch = db_.Exec("events.outbox_pending",
@@ -104,18 +107,16 @@ Result<int> OutboxRelay::RelayOnce() {
       published.push_back(row.Int(0));
     }
     if (!published.empty()) {
-      // If this fails (or the process dies first) the rows are published
-      // again on the next pass: at least once.
-      Status marked = db_.Transact(
-          "events.outbox_mark_published", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
-            const int64_t now = NowMillis();
-            for (int64_t seq : published) {
-              AGORA_RETURN_IF_ERROR(tx.Exec(
-                  "events.outbox_mark_published",
-                  "UPDATE outbox_events SET published_at_ms = $1 WHERE seq = $2", {now, seq}));
-            }
-            return Ok();
-          });
+      // One statement marks the batch (its seqs as a JSON array). If this
+      // fails (or the process dies first) the rows are published again on
+      // the next pass: at least once.
+      boost::json::array seqs;
+      for (int64_t seq : published) seqs.push_back(seq);
+      Status marked = StatusOf(db_.Exec(
+          "events.outbox_mark_published",
+          "UPDATE outbox_events SET published_at_ms = $1 WHERE seq IN (" +
+              db::JsonArrayElements(db_.dialect(), "$2", "bigint") + ")",
+          {NowMillis(), boost::json::serialize(seqs)}));
       if (!marked.ok()) {
         failure = std::move(marked);
         break;
@@ -126,12 +127,17 @@ Result<int> OutboxRelay::RelayOnce() {
       break;
     }
     if (std::chrono::steady_clock::now().time_since_epoch().count() >= stop_deadline_ns_.load()) {
+      stopped_early = true;
       break;  // stopping, and the flush budget is spent
     }
   }
-  auto count = db_.Exec("events.outbox_count_pending",
-                        "SELECT COUNT(*) FROM outbox_events WHERE published_at_ms IS NULL");
-  if (count.ok()) {
+  // A pass that emptied the outbox leaves nothing pending (what committed
+  // since is the next pass's); only one that stopped early counts the rest.
+  if (failure.ok() && !stopped_early) {
+    pending_ = 0;
+  } else if (auto count = db_.Exec("events.outbox_count_pending",
+                                   "SELECT COUNT(*) FROM outbox_events WHERE published_at_ms IS NULL");
+             count.ok()) {
     pending_ = (*count)[0].Int(0);
   }
   if (!failure.ok()) {

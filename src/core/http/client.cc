@@ -100,9 +100,13 @@ Result<ClientResponse> Send(const ClientRequest& request) {
   if (!host) return Error::InvalidArgument("Not an http(s) URL");
   if (request.method.empty() || HasLineBreak(request.method)) return Error::InvalidArgument("Bad HTTP method");
 
-  std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
+  // One handle per thread, reset between requests: curl_easy_reset keeps
+  // the handle's open connections, so calls to the same host reuse them
+  // (keep-alive) instead of connecting afresh each time.
+  thread_local std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
   if (!easy) return Error::Internal("curl_easy_init failed");
   CURL* h = easy.get();
+  curl_easy_reset(h);
 
   std::unique_ptr<curl_slist, SlistDeleter> header_list;
   auto add_header = [&header_list](const std::string& line) {

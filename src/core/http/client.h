@@ -1,7 +1,8 @@
 // A small blocking HTTP/1.1 client (libcurl) for calls to other services and
 // providers: webhook deliveries, the Stripe API. One request per call; each
-// call uses its own easy handle, so it is thread-safe. Only http:// and
-// https:// URLs; redirects are not followed.
+// thread has its own easy handle, so it is thread-safe, and a thread's calls
+// to one host reuse their kept-alive connection. Only http:// and https://
+// URLs; redirects are not followed.
 #pragma once
 
 #include <chrono>

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 
 #include "core/id.h"
 #include "core/log.h"
@@ -151,9 +152,28 @@ Result<std::vector<Order>> SelectOrders(db::Tx& tx, std::string_view where, std:
                                              lock ? ForUpdate(tx) : ""),
                                  params));
   std::vector<Order> out;
-  for (const auto& r : rows) {
-    out.push_back(OrderFromRow(r));
-    AGORA_RETURN_IF_ERROR(LoadItems(tx, out.back()));
+  for (const auto& r : rows) out.push_back(OrderFromRow(r));
+  if (out.size() == 1) {
+    AGORA_RETURN_IF_ERROR(LoadItems(tx, out.front()));
+  } else if (out.size() > 1) {
+    // Every order's items in one statement, not one per order.
+    boost::json::array ids;
+    std::unordered_map<std::string, Order*> by_id;
+    for (auto& o : out) {
+      ids.push_back(boost::json::value(o.id));
+      by_id[o.id] = &o;
+    }
+    AGORA_ASSIGN_OR_RETURN(db::Rows items,
+                           tx.Exec("orders.items_of_orders",
+                                   "SELECT order_id, listing_id, title, unit_price, quantity, category_id FROM "
+                                   "order_items WHERE order_id IN (" +
+                                       db::JsonArrayElements(tx.dialect(), "$1") + ") ORDER BY order_id, listing_id",
+                                   {boost::json::serialize(ids)}));
+    for (const auto& r : items) {
+      if (auto it = by_id.find(r.Text(0)); it != by_id.end()) {
+        it->second->items.push_back({r.Text(1), r.Text(2), r.Int(3), r.Int(4), r.Text(5)});
+      }
+    }
   }
   return out;
 }
@@ -288,7 +308,7 @@ Result<Checkout> OrderService::LoadCheckout(std::string_view checkout_id) {
     AGORA_ASSIGN_OR_RETURN(db::Rows rows,
                            tx.Exec("orders.checkout",
                                    "SELECT id, buyer_id, status, currency, total, reservation_id, shipping_address, "
-                                   "created_at_ms, expires_at_ms FROM checkouts WHERE id = $1",
+                                   "created_at_ms, expires_at_ms, stock_committed FROM checkouts WHERE id = $1",
                                    {std::string(checkout_id)}));
     if (rows.empty()) return CheckoutNotFound();
     const auto& r = rows[0];
@@ -302,6 +322,7 @@ Result<Checkout> OrderService::LoadCheckout(std::string_view checkout_id) {
     c.shipping_address = AddressFromJson(r.Text(6));
     c.created_at_ms = r.Int(7);
     c.expires_at_ms = r.Int(8);
+    c.stock_committed = r.Int(9) == 1;
     AGORA_ASSIGN_OR_RETURN(c.orders, SelectOrders(tx, "checkout_id = $1", {c.id}, false));
     return c;
   });
@@ -419,10 +440,10 @@ Result<Checkout> OrderService::PlaceCheckout(const Caller& buyer, std::string_vi
   }
   Notify();
   AGORA_ASSIGN_OR_RETURN(Checkout placed, LoadCheckout(c.id));
-  return FinishCheckout(std::move(placed));
+  return FinishCheckout(std::move(placed), payment_token);
 }
 
-Result<Checkout> OrderService::FinishCheckout(Checkout c) {
+Result<Checkout> OrderService::FinishCheckout(Checkout c, std::string_view payment_token) {
   if (c.status != CheckoutStatus::kPendingPayment) {
     auto p = payments_.PaymentForCheckout(c.id);
     if (p.ok()) c.payment = std::move(*p);
@@ -432,20 +453,22 @@ Result<Checkout> OrderService::FinishCheckout(Checkout c) {
   charge.checkout_id = c.id;
   charge.buyer_id = c.buyer_id;
   charge.currency = c.currency;
-  AGORA_ASSIGN_OR_RETURN(db::Rows token, db_.Exec("orders.checkout_token",
-                                                  "SELECT payment_token FROM checkouts WHERE id = $1", {c.id}));
-  if (token.empty()) return CheckoutNotFound();
-  charge.payment_token = token[0].Text(0);
+  if (payment_token.empty()) {  // a resumed checkout: the token it was placed with
+    AGORA_ASSIGN_OR_RETURN(db::Rows token, db_.Exec("orders.checkout_token",
+                                                    "SELECT payment_token FROM checkouts WHERE id = $1", {c.id}));
+    if (token.empty()) return CheckoutNotFound();
+    charge.payment_token = token[0].Text(0);
+  } else {
+    charge.payment_token = std::string(payment_token);
+  }
   for (const auto& o : c.orders) charge.allocations.push_back({o.id, o.seller_id, o.subtotal, o.commission_bps});
   AGORA_ASSIGN_OR_RETURN(payments::Payment payment, payments_.Charge(charge));
-  return SettlePayment(c.id, payment);
+  return SettlePayment(std::move(c), payment);
 }
 
-Result<Checkout> OrderService::SettlePayment(const std::string& checkout_id, const payments::Payment& payment) {
+Result<Checkout> OrderService::SettlePayment(Checkout c, const payments::Payment& payment) {
   using payments::PaymentStatus;
-  AGORA_ASSIGN_OR_RETURN(Checkout c, LoadCheckout(checkout_id));
   const int64_t now_ms = clock_.NowMillis();
-  bool changed = false;
   // Settled already (the checkout's own request did it before the event
   // arrived, or a redelivery): nothing to write.
   auto needs = [&](const Order& o) {
@@ -454,19 +477,28 @@ Result<Checkout> OrderService::SettlePayment(const std::string& checkout_id, con
            o.paid_at_ms == 0 && o.refund_requested == 0;
   };
   if (std::none_of(c.orders.begin(), c.orders.end(), needs)) {
-    if (payment.status == PaymentStatus::kSucceeded) AGORA_RETURN_IF_ERROR(ConfirmStock(c.id, c.reservation_id));
+    if (payment.status == PaymentStatus::kSucceeded) {
+      AGORA_ASSIGN_OR_RETURN(bool cancelled, ConfirmStock(c.id, c.reservation_id, c.stock_committed));
+      if (cancelled) {
+        AGORA_ASSIGN_OR_RETURN(c, LoadCheckout(c.id));
+      }
+    }
     c.payment = payment;
     return c;
   }
   if (payment.status == PaymentStatus::kSucceeded) {
     // The orders are claimed for the payment first (pending -> paid), so a
     // timeout or a cancellation running at the same moment finds them paid;
-    // then the stock is made sold (ConfirmStock).
+    // then the stock is made sold (ConfirmStock). The transaction's own
+    // reads (orders locked, the checkout's status) are the answer.
+    bool changed = false;
+    std::vector<Order> settled;
+    CheckoutStatus status = CheckoutStatus::kPaid;
     AGORA_RETURN_IF_ERROR(db_.Transact("orders.settle_paid", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
       changed = false;
-      AGORA_ASSIGN_OR_RETURN(auto orders, SelectOrders(tx, "checkout_id = $1", {c.id}, true));
+      AGORA_ASSIGN_OR_RETURN(settled, SelectOrders(tx, "checkout_id = $1", {c.id}, true));
       std::set<std::string> paid_listings;
-      for (auto& o : orders) {
+      for (auto& o : settled) {
         if (o.status == OrderStatus::kPendingPayment) {
           AGORA_RETURN_IF_ERROR(Apply(tx, o, OrderStatus::kPaid, "system", "payment " + payment.id, now_ms));
           for (const auto& i : o.items) paid_listings.insert(i.listing_id);
@@ -477,10 +509,17 @@ Result<Checkout> OrderService::SettlePayment(const std::string& checkout_id, con
           changed = true;
         }
       }
-      AGORA_RETURN_IF_ERROR(tx.Exec("orders.checkout_paid",
-                                    "UPDATE checkouts SET status = 'paid', updated_at_ms = $2 WHERE id = $1 "
-                                    "AND status = 'pending_payment'",
-                                    {c.id, now_ms}));
+      AGORA_ASSIGN_OR_RETURN(db::Rows paid, tx.Exec("orders.checkout_paid",
+                                                    "UPDATE checkouts SET status = 'paid', updated_at_ms = $2 "
+                                                    "WHERE id = $1 AND status = 'pending_payment'",
+                                                    {c.id, now_ms}));
+      status = CheckoutStatus::kPaid;
+      if (paid.affected == 0) {  // paid by a concurrent settlement, or given up before
+        AGORA_ASSIGN_OR_RETURN(db::Rows now, tx.Exec("orders.checkout_status",
+                                                     "SELECT status FROM checkouts WHERE id = $1", {c.id}));
+        if (now.empty()) return CheckoutNotFound();
+        status = ParseCheckoutStatus(now[0].Text(0));
+      }
       for (const auto& listing : paid_listings) {
         AGORA_RETURN_IF_ERROR(tx.Exec("orders.cart_remove_bought",
                                       "DELETE FROM cart_items WHERE buyer_id = $1 AND listing_id = $2",
@@ -489,9 +528,16 @@ Result<Checkout> OrderService::SettlePayment(const std::string& checkout_id, con
       return Ok();
     }));
     if (changed) Notify();
-    changed = false;
-    AGORA_RETURN_IF_ERROR(ConfirmStock(c.id, c.reservation_id));
+    AGORA_ASSIGN_OR_RETURN(bool cancelled, ConfirmStock(c.id, c.reservation_id, c.stock_committed));
+    if (cancelled) {
+      AGORA_ASSIGN_OR_RETURN(c, LoadCheckout(c.id));
+    } else {
+      c.orders = std::move(settled);
+      c.status = status;
+      c.stock_committed = true;
+    }
   } else if (payment.status == PaymentStatus::kFailed || payment.status == PaymentStatus::kCanceled) {
+    bool changed = false;
     AGORA_RETURN_IF_ERROR(db_.Transact("orders.settle_failed", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
       changed = false;
       AGORA_ASSIGN_OR_RETURN(auto orders, SelectOrders(tx, "checkout_id = $1", {c.id}, true));
@@ -506,22 +552,23 @@ Result<Checkout> OrderService::SettlePayment(const std::string& checkout_id, con
                      "AND status = 'pending_payment'",
                      {c.id, now_ms}));
     }));
+    if (changed) Notify();
     if (auto r = catalog_.ReleaseReservation(c.reservation_id); !r.ok()) {
       log::Warn("reservation not released after a failed payment", {{"reservation_id", c.reservation_id},
                                                                      {"error", r.error().message}});
     }
+    AGORA_ASSIGN_OR_RETURN(c, LoadCheckout(c.id));
   }
-  if (changed) Notify();
-  AGORA_ASSIGN_OR_RETURN(Checkout settled, LoadCheckout(checkout_id));
-  settled.payment = payment;
-  return settled;
+  // Any other status (processing, requires_action): nothing to settle yet.
+  c.payment = payment;
+  return c;
 }
 
-Status OrderService::ConfirmStock(const std::string& checkout_id, const std::string& reservation_id) {
-  AGORA_ASSIGN_OR_RETURN(db::Rows done, db_.Exec("orders.stock_committed",
-                                                 "SELECT stock_committed FROM checkouts WHERE id = $1",
-                                                 {checkout_id}));
-  if (done.empty() || done[0].Int(0) == 1) return Ok();
+Result<bool> OrderService::ConfirmStock(const std::string& checkout_id, const std::string& reservation_id,
+                                        bool known_committed) {
+  // Not known to be sold: committing a committed reservation again is a
+  // no-op, so a stale `false` costs a repeat, not a wrong answer.
+  if (known_committed) return false;
   auto commit = catalog_.CommitReservation(reservation_id);
   const int64_t now_ms = clock_.NowMillis();
   if (!commit.ok() && commit.error().type != "reservation-not-held") return std::move(commit).error();
@@ -544,7 +591,7 @@ Status OrderService::ConfirmStock(const std::string& checkout_id, const std::str
                             {checkout_id, now_ms}));
   }));
   if (changed) Notify();
-  return Ok();
+  return changed;
 }
 
 Result<Checkout> OrderService::GetCheckout(const Caller& caller, std::string_view checkout_id) {
@@ -555,7 +602,7 @@ Result<Checkout> OrderService::GetCheckout(const Caller& caller, std::string_vie
     if (c.status == CheckoutStatus::kPendingPayment &&
         (p->status == payments::PaymentStatus::kSucceeded || p->status == payments::PaymentStatus::kFailed ||
          p->status == payments::PaymentStatus::kCanceled)) {
-      return SettlePayment(c.id, *p);
+      return SettlePayment(std::move(c), *p);
     }
     c.payment = std::move(*p);
   }
@@ -837,8 +884,17 @@ Status OrderService::ApplyPaymentEvent(const events::Event& event) {
         p.failure_code = std::string(code->as_string());
       }
       p.status = succeeded ? payments::PaymentStatus::kSucceeded : payments::PaymentStatus::kFailed;
-      auto settled = SettlePayment(p.checkout_id, p);
-      if (!settled.ok() && settled.error().code != ErrorCode::kNotFound) return std::move(settled).error();
+      AGORA_ASSIGN_OR_RETURN(db::Rows state, db_.Exec("orders.checkout_settled",
+                                                      "SELECT status, stock_committed FROM checkouts WHERE id = $1",
+                                                      {p.checkout_id}));
+      // Most payment events find their checkout settled by its own request
+      // already (paid, stock sold): one read, no write.
+      const bool settled_already = !state.empty() && succeeded && state[0].Text(0) == "paid" && state[0].Int(1) == 1;
+      if (!state.empty() && !settled_already) {
+        auto c = LoadCheckout(p.checkout_id);
+        if (c.ok()) c = SettlePayment(std::move(*c), p);
+        if (!c.ok() && c.error().code != ErrorCode::kNotFound) return std::move(c).error();
+      }
     }
   }
   // The position only bounds what a restart replays (settling is
@@ -852,40 +908,40 @@ Status OrderService::ApplyPaymentEvent(const events::Event& event) {
 }
 
 Status OrderService::ExpireCheckout(const std::string& id, int64_t now_ms, int& changed) {
-
-    auto p = payments_.PaymentForCheckout(id);
-    if (p.ok() && (p->status == payments::PaymentStatus::kSucceeded || p->status == payments::PaymentStatus::kFailed ||
-                   p->status == payments::PaymentStatus::kCanceled)) {
-      AGORA_RETURN_IF_ERROR(SettlePayment(id, *p));
-      ++changed;
-      return Ok();
-    }
-    // Unpaid in time: cancel and give the stock back. A payment that
-    // succeeds later is refunded (SettlePayment).
+  auto p = payments_.PaymentForCheckout(id);
+  if (p.ok() && (p->status == payments::PaymentStatus::kSucceeded || p->status == payments::PaymentStatus::kFailed ||
+                 p->status == payments::PaymentStatus::kCanceled)) {
     AGORA_ASSIGN_OR_RETURN(Checkout c, LoadCheckout(id));
-    bool expired = false;
-    AGORA_RETURN_IF_ERROR(db_.Transact("orders.expire_checkout", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
-      AGORA_ASSIGN_OR_RETURN(auto orders, SelectOrders(tx, "checkout_id = $1", {id}, true));
-      for (auto& o : orders) {
-        if (o.status != OrderStatus::kPendingPayment) continue;
-        AGORA_RETURN_IF_ERROR(Apply(tx, o, OrderStatus::kCancelled, "system", "payment_timeout", now_ms));
-        ++changed;
-      }
-      AGORA_ASSIGN_OR_RETURN(db::Rows r, tx.Exec("orders.checkout_expired",
-                                                 "UPDATE checkouts SET status = 'expired', updated_at_ms = $2 "
-                                                 "WHERE id = $1 AND status = 'pending_payment'",
-                                                 {id, now_ms}));
-      expired = r.affected == 1;
-      return Ok();
-    }));
-    Notify();
-    // Paid in the meantime (the settlement locked the orders first): its
-    // stock is being sold, not released.
-    if (!expired) return Ok();
-    if (auto rel = catalog_.ReleaseReservation(c.reservation_id); !rel.ok()) {
-      log::Warn("reservation not released at payment timeout", {{"reservation_id", c.reservation_id},
-                                                                 {"error", rel.error().message}});
+    AGORA_RETURN_IF_ERROR(SettlePayment(std::move(c), *p));
+    ++changed;
+    return Ok();
+  }
+  // Unpaid in time: cancel and give the stock back. A payment that
+  // succeeds later is refunded (SettlePayment).
+  AGORA_ASSIGN_OR_RETURN(Checkout c, LoadCheckout(id));
+  bool expired = false;
+  AGORA_RETURN_IF_ERROR(db_.Transact("orders.expire_checkout", db::TxMode::kWrite, [&](db::Tx& tx) -> Status {
+    AGORA_ASSIGN_OR_RETURN(auto orders, SelectOrders(tx, "checkout_id = $1", {id}, true));
+    for (auto& o : orders) {
+      if (o.status != OrderStatus::kPendingPayment) continue;
+      AGORA_RETURN_IF_ERROR(Apply(tx, o, OrderStatus::kCancelled, "system", "payment_timeout", now_ms));
+      ++changed;
     }
+    AGORA_ASSIGN_OR_RETURN(db::Rows r, tx.Exec("orders.checkout_expired",
+                                               "UPDATE checkouts SET status = 'expired', updated_at_ms = $2 "
+                                               "WHERE id = $1 AND status = 'pending_payment'",
+                                               {id, now_ms}));
+    expired = r.affected == 1;
+    return Ok();
+  }));
+  Notify();
+  // Paid in the meantime (the settlement locked the orders first): its
+  // stock is being sold, not released.
+  if (!expired) return Ok();
+  if (auto rel = catalog_.ReleaseReservation(c.reservation_id); !rel.ok()) {
+    log::Warn("reservation not released at payment timeout", {{"reservation_id", c.reservation_id},
+                                                               {"error", rel.error().message}});
+  }
   return Ok();
 }
 
@@ -902,7 +958,7 @@ Result<int> OrderService::Sweep() {
                                   "AND status = 'paid' AND updated_at_ms <= $1 ORDER BY updated_at_ms LIMIT 100",
                                   {now_ms - 2000}));
   for (const auto& r : unconfirmed) {
-    if (Status s = ConfirmStock(r.Text(0), r.Text(1)); !s.ok()) {
+    if (auto s = ConfirmStock(r.Text(0), r.Text(1), false); !s.ok()) {
       log::Warn("sold stock not confirmed yet", {{"checkout_id", r.Text(0)}, {"error", s.error().message}});
     }
   }

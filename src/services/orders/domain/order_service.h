@@ -69,6 +69,7 @@ struct Checkout {
   ShippingAddress shipping_address;
   int64_t created_at_ms = 0;
   int64_t expires_at_ms = 0;
+  bool stock_committed = false;  // its reserved stock is sold (internal; not shown)
   std::vector<Order> orders;
   std::optional<payments::Payment> payment;
 };
@@ -158,11 +159,16 @@ class OrderService {
 
  private:
   Result<Checkout> LoadCheckout(std::string_view checkout_id);
-  Result<Checkout> SettlePayment(const std::string& checkout_id, const payments::Payment& payment);
-  Result<Checkout> FinishCheckout(Checkout checkout);
-  // Makes a paid checkout's reserved stock sold, once; if the hold is gone,
-  // cancels (and so refunds) its paid orders.
-  Status ConfirmStock(const std::string& checkout_id, const std::string& reservation_id);
+  // Applies the payment's outcome to `checkout` (as its caller loaded it)
+  // and returns the checkout as it then stands.
+  Result<Checkout> SettlePayment(Checkout checkout, const payments::Payment& payment);
+  // Charges a placed checkout (with `payment_token`, or the one it was
+  // placed with when empty) and settles it.
+  Result<Checkout> FinishCheckout(Checkout checkout, std::string_view payment_token = {});
+  // Makes a paid checkout's reserved stock sold (nothing to do when
+  // `known_committed`, as last read); if the hold is gone, cancels (and so
+  // refunds) its paid orders and returns true.
+  Result<bool> ConfirmStock(const std::string& checkout_id, const std::string& reservation_id, bool known_committed);
   // Cancels an unpaid checkout past its payment timeout (or settles it, if
   // payments has news) and releases its stock.
   Status ExpireCheckout(const std::string& checkout_id, int64_t now_ms, int& changed);

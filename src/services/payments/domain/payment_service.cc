@@ -178,13 +178,17 @@ std::optional<PaymentStatus> NextStatus(PaymentStatus from, IntentStatus intent)
 // Moves `p` (locked in `tx`) to what `intent` says, posting the capture to
 // the ledger and the event to the outbox. Returns whether it changed.
 Result<bool> Transition(db::Tx& tx, Payment& p, const ProviderIntent& intent, int64_t now_ms) {
-  if (!intent.id.empty() && p.provider_intent_id.empty()) {
-    p.provider_intent_id = intent.id;
-    AGORA_RETURN_IF_ERROR(tx.Exec("payments.set_intent", "UPDATE payments SET provider_intent_id = $2 WHERE id = $1",
-                                  {p.id, p.provider_intent_id}));
-  }
+  const bool new_intent = !intent.id.empty() && p.provider_intent_id.empty();
+  if (new_intent) p.provider_intent_id = intent.id;
   auto next = NextStatus(p.status, intent.status);
-  if (!next) return false;
+  if (!next) {
+    if (new_intent) {
+      AGORA_RETURN_IF_ERROR(tx.Exec("payments.set_intent",
+                                    "UPDATE payments SET provider_intent_id = $2 WHERE id = $1",
+                                    {p.id, p.provider_intent_id}));
+    }
+    return false;
+  }
   const PaymentStatus from = p.status;
   p.status = *next;
   p.updated_at_ms = now_ms;
@@ -210,9 +214,10 @@ Result<bool> Transition(db::Tx& tx, Payment& p, const ProviderIntent& intent, in
   }
   AGORA_RETURN_IF_ERROR(tx.Exec("payments.update_status",
                                 "UPDATE payments SET status = $2, amount_captured = $3, failure_code = $4, "
-                                "failure_message = $5, next_action_url = $6, updated_at_ms = $7 WHERE id = $1",
+                                "failure_message = $5, next_action_url = $6, updated_at_ms = $7, "
+                                "provider_intent_id = $8 WHERE id = $1",
                                 {p.id, std::string(PaymentStatusName(p.status)), p.amount_captured, p.failure_code,
-                                 p.failure_message, p.next_action_url, now_ms}));
+                                 p.failure_message, p.next_action_url, now_ms, p.provider_intent_id}));
   if (*next == PaymentStatus::kSucceeded) {
     AGORA_ASSIGN_OR_RETURN(auto allocations, SelectAllocations(tx, "payment_id", p.id, false));
     ledger::LedgerTransaction t{ledger::NewTransactionId(), "payment.captured", p.id, {}, now_ms};
@@ -319,10 +324,13 @@ Result<Payment> PaymentService::Charge(const ChargeRequest& request) {
     total += a.amount;
   }
   const int64_t now_ms = clock_.NowMillis();
+  bool created = false;
   AGORA_ASSIGN_OR_RETURN(
       Payment p, db_.Transact("payments.create", db::TxMode::kWrite, [&](db::Tx& tx) -> Result<Payment> {
+        created = false;
         AGORA_ASSIGN_OR_RETURN(auto existing, SelectPayment(tx, "checkout_id", request.checkout_id, false));
         if (existing) return *existing;
+        created = true;
         Payment p;
         p.id = NewId("pay_", clock_);
         p.checkout_id = request.checkout_id;
@@ -346,16 +354,21 @@ Result<Payment> PaymentService::Charge(const ChargeRequest& request) {
         return p;
       }));
   if (p.status != PaymentStatus::kCreated && p.status != PaymentStatus::kProcessing) return p;
-  return Reconcile(p);
+  // A payment made just now holds the request's token; an earlier one, its own.
+  return Reconcile(p, created ? request.payment_token : std::string_view{});
 }
 
 // Asks the provider for a payment whose outcome is not known: creates (or,
 // with the same idempotency key, finds) the intent and applies it.
-Result<Payment> PaymentService::Reconcile(const Payment& payment) {
-  AGORA_ASSIGN_OR_RETURN(db::Rows token, db_.Exec("payments.token", "SELECT payment_token FROM payments WHERE id = $1",
-                                                  {payment.id}));
-  if (token.empty()) return PaymentNotFound();
-  CreateIntentRequest req{payment.amount, payment.currency, token[0].Text(0), options_.manual_capture, payment.id,
+Result<Payment> PaymentService::Reconcile(const Payment& payment, std::string_view payment_token) {
+  std::string token(payment_token);
+  if (token.empty()) {
+    AGORA_ASSIGN_OR_RETURN(db::Rows rows, db_.Exec("payments.token",
+                                                   "SELECT payment_token FROM payments WHERE id = $1", {payment.id}));
+    if (rows.empty()) return PaymentNotFound();
+    token = rows[0].Text(0);
+  }
+  CreateIntentRequest req{payment.amount, payment.currency, std::move(token), options_.manual_capture, payment.id,
                           ProviderKey("pay", payment.id)};
   auto intent = provider_.CreateIntent(req);
   if (!intent.ok()) {

@@ -138,7 +138,8 @@ class PaymentService final : public PaymentsClient {
  private:
   Result<Payment> Load(std::string_view checkout_id);
   Result<Payment> ApplyProviderAnswer(const Payment& payment, const ProviderIntent& intent);
-  Result<Payment> Reconcile(const Payment& payment);
+  // `payment_token`: the payment's token when the caller has it (else read).
+  Result<Payment> Reconcile(const Payment& payment, std::string_view payment_token = {});
   Status RefundOrder(const events::Event& event);
   Status ReleaseOrder(const events::Event& event);
   Status SkipOrderEvent(const events::Event& event);
