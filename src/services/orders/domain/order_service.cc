@@ -885,11 +885,11 @@ Status OrderService::ApplyPaymentEvent(const events::Event& event) {
       }
       p.status = succeeded ? payments::PaymentStatus::kSucceeded : payments::PaymentStatus::kFailed;
       AGORA_ASSIGN_OR_RETURN(db::Rows state, db_.Exec("orders.checkout_settled",
-                                                      "SELECT status, stock_committed FROM checkouts WHERE id = $1",
-                                                      {p.checkout_id}));
-      // Most payment events find their checkout settled by its own request
-      // already (paid, stock sold): one read, no write.
-      const bool settled_already = !state.empty() && succeeded && state[0].Text(0) == "paid" && state[0].Int(1) == 1;
+                                                      "SELECT status FROM checkouts WHERE id = $1", {p.checkout_id}));
+      // Most payment events find their checkout paid by its own request
+      // already: one read, no write. That request makes the stock sold next
+      // (or, if it died, the sweeper does: unconfirmed stock).
+      const bool settled_already = !state.empty() && succeeded && state[0].Text(0) == "paid";
       if (!state.empty() && !settled_already) {
         auto c = LoadCheckout(p.checkout_id);
         if (c.ok()) c = SettlePayment(std::move(*c), p);
