@@ -78,6 +78,16 @@ class SqliteConn final : public Conn {
         sqlite3_clear_bindings(stmt);
       }
     } reset{stmt};
+    // A write outside a transaction queues for the file like a transaction
+    // does (see Begin), rather than in SQLite's sleeping busy handler.
+    std::unique_lock<std::timed_mutex> write_lock;
+    if (!holds_writer_ && sqlite3_get_autocommit(db_) != 0 && sqlite3_stmt_readonly(stmt) == 0) {
+      write_lock = std::unique_lock<std::timed_mutex>(*writer_, std::defer_lock);
+      if (!write_lock.try_lock_for(writer_wait_)) {
+        return Error::Unavailable("database statement '" + StatementLabel(name) +
+                                  "': another writer held the database for too long");
+      }
+    }
     return Run(name, stmt, params);
   }
 
