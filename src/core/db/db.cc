@@ -420,13 +420,6 @@ Result<std::unique_ptr<Database>> OpenServiceDatabase(const std::string& data_di
     fs::create_directories(data_dir, ec);
     if (ec) return Error::Unavailable("Cannot create the data folder " + data_dir + ": " + ec.message());
     options.url = "sqlite:" + (fs::path(data_dir) / (service + ".db")).string();
-    // Few connections per file: each has its own page cache, emptied
-    // whenever another connection commits, so a connection that is reused
-    // (often the one that wrote last) reads less. Writers queue per file
-    // anyway and WAL readers gain little past the cores. Measured with
-    // bench/checkout: 4 connections ~8 % more paid checkouts/s than 24.
-    constexpr int kSqliteConnections = 4;
-    pool_size = std::min(pool_size, kSqliteConnections);
   } else {
     options.url = database_url;
   }

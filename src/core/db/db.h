@@ -236,8 +236,8 @@ auto Database::Transact(std::string_view name, TxMode mode, F&& fn)
 
 // The database of service `service` as every service opens it: with an
 // empty `database_url`, the SQLite file `data_dir`/<service>.db (creating
-// `data_dir`, at most 4 connections); otherwise that PostgreSQL URL with
-// schema <service> (`pool_size` connections). Not migrated. kUnavailable when the folder cannot be created or the database
+// `data_dir`); otherwise that PostgreSQL URL with schema <service>; with
+// `pool_size` connections either way. Not migrated. kUnavailable when the folder cannot be created or the database
 // cannot be opened.
 [[nodiscard]] Result<std::unique_ptr<Database>> OpenServiceDatabase(const std::string& data_dir,
                                                                    const std::string& database_url,
