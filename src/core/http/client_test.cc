@@ -1,9 +1,6 @@
 #include "core/http/client.h"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <functional>
@@ -11,64 +8,16 @@
 #include <thread>
 
 #include "core/http/app.h"
-#include "core/http/server.h"
-#include "core/metrics.h"
+#include "core/http/http_testing.h"
 
 namespace agora::http {
 namespace {
-
-// A real server on 127.0.0.1, a port the kernel picks, run on its own thread.
-class LoopbackServer {
- public:
-  explicit LoopbackServer(const std::function<void(App&)>& add_routes) : app_(AppOptions{{}, false, {}}, registry_) {
-    add_routes(app_);
-    ServerOptions o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.io_threads = 1;
-    o.blocking_threads = 2;
-    o.cpu_threads = 1;
-    o.shutdown_grace = std::chrono::seconds(3);
-    server_ = std::make_unique<Server>(o, app_);
-    Status s = server_->Listen();
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
-    thread_ = std::thread([this] { server_->Run(); });
-  }
-  ~LoopbackServer() {
-    server_->Stop();
-    thread_.join();
-  }
-
-  std::string Url(std::string_view path) const {
-    return "http://127.0.0.1:" + std::to_string(server_->port()) + std::string(path);
-  }
-
- private:
-  metrics::Registry registry_;
-  App app_;
-  std::unique_ptr<Server> server_;
-  std::thread thread_;
-};
 
 ClientRequest Req(std::string method, std::string url) {
   ClientRequest r;
   r.method = std::move(method);
   r.url = std::move(url);
   return r;
-}
-
-// A port nothing listens on: bound by the kernel's choice, then closed.
-int ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 void AddTestRoutes(App& app) {
@@ -90,7 +39,9 @@ void AddTestRoutes(App& app) {
 }
 
 TEST(HttpClient, PostSendsHeadersAndBodyAndReadsTheResponse) {
-  LoopbackServer server(AddTestRoutes);
+  testing::LoopbackServer server;
+  AddTestRoutes(server.app());
+  server.Run();
   ClientRequest req;
   req.url = server.Url("/echo");
   req.headers = {{"X-Token", "abc"}, {"Content-Type", "application/json"}};
@@ -109,7 +60,9 @@ TEST(HttpClient, PostSendsHeadersAndBodyAndReadsTheResponse) {
 }
 
 TEST(HttpClient, SendsLargeBodiesWithoutWaitingForContinue) {
-  LoopbackServer server(AddTestRoutes);
+  testing::LoopbackServer server;
+  AddTestRoutes(server.app());
+  server.Run();
   ClientRequest req;
   req.url = server.Url("/echo");
   req.body = std::string(200 * 1024, 'x');
@@ -123,7 +76,9 @@ TEST(HttpClient, SendsLargeBodiesWithoutWaitingForContinue) {
 }
 
 TEST(HttpClient, OtherMethodsAndErrorStatusesAreResponses) {
-  LoopbackServer server(AddTestRoutes);
+  testing::LoopbackServer server;
+  AddTestRoutes(server.app());
+  server.Run();
   auto gone = Send(Req("DELETE", server.Url("/things/7")));
   ASSERT_TRUE(gone.ok()) << gone.error().message;
   EXPECT_EQ(gone->status, 200);
@@ -136,7 +91,9 @@ TEST(HttpClient, OtherMethodsAndErrorStatusesAreResponses) {
 }
 
 TEST(HttpClient, TimeoutIsUnavailable) {
-  LoopbackServer server(AddTestRoutes);
+  testing::LoopbackServer server;
+  AddTestRoutes(server.app());
+  server.Run();
   auto start = std::chrono::steady_clock::now();
   ClientRequest req = Req("GET", server.Url("/slow"));
   req.timeout = std::chrono::milliseconds(200);
@@ -149,7 +106,7 @@ TEST(HttpClient, TimeoutIsUnavailable) {
 }
 
 TEST(HttpClient, ClosedPortIsUnreachable) {
-  ClientRequest req = Req("POST", "http://127.0.0.1:" + std::to_string(ClosedPort()) + "/x");
+  ClientRequest req = Req("POST", "http://127.0.0.1:" + std::to_string(testing::ClosedPort()) + "/x");
   req.body = "secret-body";
   auto res = Send(req);
   ASSERT_FALSE(res.ok());

@@ -1,9 +1,6 @@
 #include "services/payments/provider/stripe.h"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -15,8 +12,7 @@
 
 #include "core/clock.h"
 #include "core/http/app.h"
-#include "core/http/server.h"
-#include "core/metrics.h"
+#include "core/http/http_testing.h"
 #include "services/payments/provider/stripe_json.h"
 #include "services/payments/provider/webhook_signature.h"
 
@@ -26,54 +22,6 @@ namespace {
 constexpr std::string_view kSecretKey = "sk_test_51FakeSecretKeyForAgoraTests";
 constexpr std::string_view kWebhookSecret = "whsec_stripe_test";
 constexpr int64_t kCreated = 1'800'000'000;
-
-// A real server on 127.0.0.1 and a kernel-chosen port, run on its own
-// thread once its routes are added.
-class Loopback {
- public:
-  Loopback() : app_(http::AppOptions{{}, false, {}}, registry_) {
-    http::ServerOptions o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.io_threads = 1;
-    o.blocking_threads = 2;
-    o.cpu_threads = 1;
-    o.shutdown_grace = std::chrono::seconds(3);
-    server_ = std::make_unique<http::Server>(o, app_);
-    Status s = server_->Listen();
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
-  }
-  ~Loopback() {
-    if (thread_.joinable()) {
-      server_->Stop();
-      thread_.join();
-    }
-  }
-  http::App& app() { return app_; }
-  void Run() {
-    thread_ = std::thread([this] { server_->Run(); });
-  }
-  std::string Url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
-
- private:
-  metrics::Registry registry_;
-  http::App app_;
-  std::unique_ptr<http::Server> server_;
-  std::thread thread_;
-};
-
-// A port nothing listens on: bound by the kernel's choice, then closed.
-int ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // One request as the fake Stripe received it.
 struct Seen {
@@ -468,7 +416,7 @@ class FakeStripe {
   std::map<std::string, int64_t> refunded_;             // GUARDED_BY(mu_)
   std::map<std::string, SavedAnswer> saved_;            // GUARDED_BY(mu_)
   int intents_created_ = 0;                             // GUARDED_BY(mu_)
-  Loopback loopback_;  // last: stopped first, while the state above still exists
+  http::testing::LoopbackServer loopback_;  // last: stopped first, while the state above still exists
 };
 
 void ExpectError(const Error& e, ErrorCode code, std::string_view type) {
@@ -729,7 +677,7 @@ TEST_F(StripeTest, NoAnswerWithinTheTimeoutIsUnavailable) {
 
 TEST_F(StripeTest, NoServerIsUnavailable) {
   StripeOptions o = Options();
-  o.base_url = "http://127.0.0.1:" + std::to_string(ClosedPort());
+  o.base_url = "http://127.0.0.1:" + std::to_string(http::testing::ClosedPort());
   StripeProvider nowhere(o);
   auto in = nowhere.CreateIntent(Request("tok_visa"));
   ASSERT_FALSE(in.ok());

@@ -1,9 +1,6 @@
 #include "services/payments/sandbox/gateway.h"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <condition_variable>
 #include <mutex>
@@ -14,9 +11,8 @@
 
 #include "core/db/db_testing.h"
 #include "core/http/client.h"
-#include "core/http/server.h"
+#include "core/http/http_testing.h"
 #include "core/id.h"
-#include "core/metrics.h"
 #include "services/payments/provider/stripe_json.h"
 #include "services/payments/provider/webhook_signature.h"
 
@@ -89,56 +85,6 @@ class Receiver {
   int bad_signatures_ = 0;          // GUARDED_BY(mu_)
 };
 
-// A real server on 127.0.0.1 and a kernel-chosen port. Listens at once (so
-// the URL is known before the gateway is built); routes are added before Run.
-class Loopback {
- public:
-  Loopback() : app_(http::AppOptions{{}, false, {}}, registry_) {
-    http::ServerOptions o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.io_threads = 1;
-    o.blocking_threads = 2;
-    o.cpu_threads = 1;
-    o.shutdown_grace = std::chrono::seconds(3);
-    server_ = std::make_unique<http::Server>(o, app_);
-    Status s = server_->Listen();
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
-  }
-  ~Loopback() {
-    if (thread_.joinable()) {
-      server_->Stop();
-      thread_.join();
-    }
-  }
-  http::App& app() { return app_; }
-  void Run() {
-    thread_ = std::thread([this] { server_->Run(); });
-  }
-  std::string Url(std::string_view path) const {
-    return "http://127.0.0.1:" + std::to_string(server_->port()) + std::string(path);
-  }
-
- private:
-  metrics::Registry registry_;
-  http::App app_;
-  std::unique_ptr<http::Server> server_;
-  std::thread thread_;
-};
-
-// A port nothing listens on: bound by the kernel's choice, then closed.
-int ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 void ExpectError(const Error& e, ErrorCode code, std::string_view type = "") {
   EXPECT_EQ(e.code, code) << e.message;
   if (!type.empty()) {
@@ -156,7 +102,7 @@ class GatewayTest : public ::testing::TestWithParam<db::Dialect> {
     ASSERT_TRUE(db_->Migrate("payments.sandbox", GatewayMigrations()).ok());
     tokens_.emplace(*db_);
     receiver_.emplace(clock_);
-    loopback_ = std::make_unique<Loopback>();
+    loopback_ = std::make_unique<http::testing::LoopbackServer>();
     http::Route receive = http::MakeRoute(http::Method::kPost, std::string(kWebhookPath), http::Execution::kBlocking,
                                     [this](http::Request& req) { return receiver_->Handle(req); });
     loopback_->app().Add(std::move(receive));
@@ -260,7 +206,7 @@ class GatewayTest : public ::testing::TestWithParam<db::Dialect> {
   std::unique_ptr<db::Database> db_;
   std::optional<SandboxTokenStore> tokens_;
   std::optional<Receiver> receiver_;
-  std::unique_ptr<Loopback> loopback_;
+  std::unique_ptr<http::testing::LoopbackServer> loopback_;
   std::unique_ptr<Gateway> gateway_;
 };
 
@@ -721,7 +667,7 @@ TEST_P(GatewayTest, RetryDelayDoublesUpToTheMaximum) {
 TEST_P(GatewayTest, UndeliveredEventsSurviveANewGateway) {
   {
     // Nothing listens where this gateway sends.
-    auto dead = NewGateway("http://127.0.0.1:" + std::to_string(ClosedPort()) + std::string(kWebhookPath));
+    auto dead = NewGateway("http://127.0.0.1:" + std::to_string(http::testing::ClosedPort()) + std::string(kWebhookPath));
     ASSERT_TRUE(Create(Token(Behavior::kSucceed), "k-dead", false, 2500, dead.get()).ok());
     EXPECT_EQ(dead->DeliverDueForTest().value(), 0);
   }
